@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"'{value}' is not a known time zone (e.g. Europe/Berlin).")
+
+
+class Client(models.Model):
+    """A retailer whose order backlog the BPO works. Every client-owned row points here."""
+
+    name = models.CharField(max_length=200)
+    code = models.CharField(
+        max_length=20,
+        unique=True,
+        validators=[RegexValidator(r"^[A-Z0-9_-]+$", "Use upper-case letters, digits, - and _.")],
+        help_text="Short unique code, e.g. ACME. Used in files, reports and the command line.",
+    )
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    currency = models.CharField(
+        max_length=3,
+        default="USD",
+        validators=[RegexValidator(r"^[A-Z]{3}$", "An ISO 4217 code such as USD or EUR.")],
+    )
+    active = models.BooleanField(default=True)
+
+    # Promise to ship, in hours after the order was placed, per service level.
+    sla_standard_hours = models.PositiveIntegerField(default=72, validators=[MinValueValidator(1)])
+    sla_expedited_hours = models.PositiveIntegerField(default=24, validators=[MinValueValidator(1)])
+    sla_overnight_hours = models.PositiveIntegerField(default=8, validators=[MinValueValidator(1)])
+    at_risk_hours = models.PositiveIntegerField(
+        default=12, help_text="An open order due within this many hours is 'at risk'."
+    )
+
+    # Priority weights: how much each factor counts for this client (0 switches it off).
+    weight_due = models.PositiveSmallIntegerField("weight: time to promise", default=40)
+    weight_service = models.PositiveSmallIntegerField("weight: service level", default=20)
+    weight_tier = models.PositiveSmallIntegerField("weight: customer tier", default=15)
+    weight_value = models.PositiveSmallIntegerField("weight: order value", default=10)
+    weight_age = models.PositiveSmallIntegerField("weight: age", default=10)
+    weight_expedite = models.PositiveSmallIntegerField("weight: manual expedite", default=30)
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [("change_priority_weights", "Can change a client's priority weights")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+    def sla_hours(self, service_level: str) -> int:
+        return {
+            "standard": self.sla_standard_hours,
+            "expedited": self.sla_expedited_hours,
+            "overnight": self.sla_overnight_hours,
+        }.get(service_level, self.sla_standard_hours)
+
+
+class Membership(models.Model):
+    """Gives a user access to one client's data, as an agent or a supervisor."""
+
+    class Role(models.TextChoices):
+        AGENT = "agent", "Agent"  # works the queue of the client
+        SUPERVISOR = "supervisor", "Supervisor"  # also imports, cancels, changes stock, reports
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.AGENT)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "client"], name="membership_unique_user_client")
+        ]
+        ordering = ["client__name", "user__username"]
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.client.code} ({self.get_role_display()})"

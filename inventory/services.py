@@ -1,0 +1,241 @@
+"""Every change of stock goes through here.
+
+Locking rule (the whole product follows it, so no two transactions can wait on each other in
+a cycle): **stock levels first, locked in one statement in primary-key order, then order
+rows**. A transaction locks all the stock levels it will touch up front and never adds more
+later. ``allocated ≤ on_hand`` is also a CHECK constraint, so even a buggy caller cannot
+oversell: the database refuses the write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.db.models import F
+
+from bpo_backoffice.db import atomic_with_retry
+from inventory.exceptions import InsufficientStock, InvalidStockOperation
+from inventory.models import Product, StockLevel, StockMovement, Warehouse
+from inventory.signals import stock_became_available
+
+
+def default_warehouse() -> Warehouse:
+    warehouse = Warehouse.objects.filter(active=True).order_by("pk").first()
+    if warehouse is None:
+        raise InvalidStockOperation("There is no active warehouse to hold stock.")
+    return warehouse
+
+
+def stock_levels_ensure(*, products: Iterable[Product], warehouse: Warehouse | None = None) -> None:
+    """Make sure every product has at least one stock level (demand needs a place to wait)."""
+    products = list(products)
+    have = set(
+        StockLevel.objects.filter(product__in=products).values_list("product_id", flat=True)
+    )
+    missing = [p for p in products if p.pk not in have]
+    if missing:
+        warehouse = warehouse or default_warehouse()
+        StockLevel.objects.bulk_create(
+            [StockLevel(client_id=p.client_id, product=p, warehouse=warehouse) for p in missing],
+            ignore_conflicts=True,
+        )
+
+
+def stock_levels_lock(*, product_ids: Iterable[int]) -> list[StockLevel]:
+    """Lock every stock level of these products (all warehouses), in primary-key order.
+
+    Must be called inside a transaction, before any order row is locked.
+    """
+    ids = sorted(set(product_ids))
+    if not ids:
+        return []
+    return list(
+        # of=("self",): lock only the stock rows, not the joined product and warehouse rows
+        # (locking a warehouse row would serialise every allocation in that warehouse).
+        StockLevel.objects.select_for_update(of=("self",))
+        .filter(product_id__in=ids)
+        .select_related("warehouse", "product")
+        .order_by("pk")
+    )
+
+
+def stock_levels_save_reservations(*, levels: Iterable[StockLevel]) -> None:
+    """Persist ``allocated``/``backordered`` of levels the caller holds locked and recomputed.
+
+    Used by the allocation engine, which decides many reservations at once under the locks
+    taken by :func:`stock_levels_lock`; the CHECK constraints still refuse any oversell.
+    """
+    levels = list(levels)
+    for level in levels:
+        if level.allocated > level.on_hand or level.allocated < 0 or level.backordered < 0:
+            raise InsufficientStock(
+                f"{level}: cannot reserve {level.allocated} with {level.on_hand} on hand."
+            )
+    if levels:
+        StockLevel.objects.bulk_update(levels, ["allocated", "backordered"], batch_size=500)
+
+
+def _move(
+    *,
+    level: StockLevel,
+    kind: str,
+    quantity: int,
+    user=None,
+    reference: str = "",
+    reason: str = "",
+) -> StockMovement:
+    """Change on_hand of a locked level by ``quantity`` and write the ledger row."""
+    StockLevel.objects.filter(pk=level.pk).update(on_hand=F("on_hand") + quantity)
+    level.on_hand += quantity
+    return StockMovement.objects.create(
+        client_id=level.client_id,
+        stock_level=level,
+        product_id=level.product_id,
+        warehouse_id=level.warehouse_id,
+        kind=kind,
+        quantity=quantity,
+        balance_after=level.on_hand,
+        reference=reference[:100],
+        reason=reason[:255],
+        user=user,
+    )
+
+
+def _locked_level(*, product: Product, warehouse: Warehouse) -> StockLevel:
+    StockLevel.objects.get_or_create(
+        product=product, warehouse=warehouse, defaults={"client_id": product.client_id}
+    )
+    levels = stock_levels_lock(product_ids=[product.pk])
+    return next(lv for lv in levels if lv.warehouse_id == warehouse.pk)
+
+
+def _positive(quantity: int) -> int:
+    if not isinstance(quantity, int) or quantity <= 0:
+        raise InvalidStockOperation("The quantity must be a whole number greater than zero.")
+    return quantity
+
+
+@atomic_with_retry
+def stock_receive(
+    *,
+    product: Product,
+    warehouse: Warehouse,
+    quantity: int,
+    user=None,
+    reference: str = "",
+    kind: str = StockMovement.Kind.RECEIPT,
+) -> StockLevel:
+    """Book goods in (receipt or customer return) and fill waiting backorders.
+
+    Locks all stock levels of the product, writes one ledger row, then sends
+    ``stock_became_available`` in the same transaction so that the freed units go to the
+    most urgent backorders before anyone else can take them.
+    """
+    _positive(quantity)
+    if kind not in (StockMovement.Kind.RECEIPT, StockMovement.Kind.RETURN):
+        raise InvalidStockOperation("Receive books receipts and returns only.")
+    if not warehouse.active:
+        raise InvalidStockOperation(f"Warehouse {warehouse.code} is not active.")
+    level = _locked_level(product=product, warehouse=warehouse)
+    _move(level=level, kind=kind, quantity=quantity, user=user, reference=reference)
+    stock_became_available.send(sender=StockLevel, product_ids=[product.pk])
+    level.refresh_from_db()
+    return level
+
+
+@atomic_with_retry
+def stock_adjust(
+    *, product: Product, warehouse: Warehouse, delta: int, reason: str, user=None
+) -> StockLevel:
+    """Correct on-hand after a count, damage or loss (``reason`` is required).
+
+    Going down never touches reserved units: taking away more than is available raises
+    :class:`InsufficientStock` (re-allocate or cancel the orders first). Going up fills
+    backorders like a receipt does.
+    """
+    if not reason or not reason.strip():
+        raise InvalidStockOperation("An adjustment needs a reason.")
+    if not isinstance(delta, int) or delta == 0:
+        raise InvalidStockOperation("The adjustment must be a non-zero whole number.")
+    level = _locked_level(product=product, warehouse=warehouse)
+    if delta < 0 and level.available < -delta:
+        raise InsufficientStock(
+            f"Cannot remove {-delta} of {product.sku} at {warehouse.code}: only "
+            f"{level.available} available ({level.allocated} reserved for orders)."
+        )
+    _move(level=level, kind=StockMovement.Kind.ADJUSTMENT, quantity=delta, user=user, reason=reason)
+    if delta > 0:
+        stock_became_available.send(sender=StockLevel, product_ids=[product.pk])
+    level.refresh_from_db()
+    return level
+
+
+@atomic_with_retry
+def stock_transfer(
+    *,
+    product: Product,
+    from_warehouse: Warehouse,
+    to_warehouse: Warehouse,
+    quantity: int,
+    user=None,
+    reference: str = "",
+) -> tuple[StockLevel, StockLevel]:
+    """Move available units between warehouses: two ledger rows, both levels locked together."""
+    _positive(quantity)
+    if from_warehouse.pk == to_warehouse.pk:
+        raise InvalidStockOperation("Choose two different warehouses.")
+    if not to_warehouse.active:
+        raise InvalidStockOperation(f"Warehouse {to_warehouse.code} is not active.")
+    StockLevel.objects.get_or_create(
+        product=product, warehouse=to_warehouse, defaults={"client_id": product.client_id}
+    )
+    levels = {lv.warehouse_id: lv for lv in stock_levels_lock(product_ids=[product.pk])}
+    source = levels.get(from_warehouse.pk)
+    if source is None or source.available < quantity:
+        have = source.available if source else 0
+        raise InsufficientStock(
+            f"Only {have} of {product.sku} available at {from_warehouse.code} to transfer."
+        )
+    target = levels[to_warehouse.pk]
+    _move(
+        level=source,
+        kind=StockMovement.Kind.TRANSFER_OUT,
+        quantity=-quantity,
+        user=user,
+        reference=reference or f"to {to_warehouse.code}",
+    )
+    _move(
+        level=target,
+        kind=StockMovement.Kind.TRANSFER_IN,
+        quantity=quantity,
+        user=user,
+        reference=reference or f"from {from_warehouse.code}",
+    )
+    stock_became_available.send(sender=StockLevel, product_ids=[product.pk])
+    source.refresh_from_db()
+    target.refresh_from_db()
+    return source, target
+
+
+def stock_ship(*, level: StockLevel, quantity: int, user=None, reference: str = "") -> None:
+    """Consume reserved units that leave the building: on-hand and allocated both go down.
+
+    The caller holds the level's lock (taken with :func:`stock_levels_lock`) and the order's.
+    """
+    _positive(quantity)
+    if not transaction.get_connection().in_atomic_block:
+        raise InvalidStockOperation("stock_ship must run inside the caller's transaction.")
+    updated = StockLevel.objects.filter(pk=level.pk, allocated__gte=quantity).update(
+        allocated=F("allocated") - quantity
+    )
+    if not updated:
+        raise InsufficientStock(f"{level}: fewer than {quantity} units are reserved.")
+    level.allocated -= quantity
+    _move(
+        level=level,
+        kind=StockMovement.Kind.SHIPMENT,
+        quantity=-quantity,
+        user=user,
+        reference=reference,
+    )

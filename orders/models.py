@@ -1,0 +1,265 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from clients.models import Client
+from inventory.models import Product, StockLevel
+
+
+class Customer(models.Model):
+    class Tier(models.TextChoices):
+        STANDARD = "standard", "Standard"
+        SILVER = "silver", "Silver"
+        GOLD = "gold", "Gold"
+        VIP = "vip", "VIP"
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="customers")
+    external_id = models.CharField(max_length=100, blank=True)
+    email = models.EmailField(blank=True)
+    name = models.CharField(max_length=200)
+    phone = models.CharField(max_length=50, blank=True)
+    tier = models.CharField(max_length=10, choices=Tier.choices, default=Tier.STANDARD)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "external_id"],
+                condition=~Q(external_id=""),
+                name="customer_unique_client_external_id",
+            ),
+        ]
+        indexes = [models.Index(fields=["client", "email"], name="customer_email_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>" if self.email else self.name
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        NEW = "new", "New"  # received, not yet allocated
+        BACKORDERED = "backordered", "Backordered"  # some quantity waits for stock
+        READY = "ready", "Ready to pick"  # fully allocated, waiting to be picked
+        PICKING = "picking", "Picking"  # in a pick wave on the warehouse floor
+        PACKED = "packed", "Packed"  # packed, waiting for the carrier
+        SHIPPED = "shipped", "Shipped"  # everything open has left the building
+        DELIVERED = "delivered", "Delivered"  # the carrier confirmed delivery
+        ON_HOLD = "on_hold", "On hold"  # parked by an agent; remembers where it came from
+        CANCELLED = "cancelled", "Cancelled"  # nothing more will ship
+
+    class Segment(models.TextChoices):
+        URGENT = "urgent", "Urgent"  # overdue, expedited or due within hours
+        AT_RISK = "at_risk", "At risk"  # due within the client's at-risk window
+        STANDARD = "standard", "Standard"  # on track
+        BACKORDERED = "backordered", "Backordered"  # waiting for stock
+        ON_HOLD = "on_hold", "On hold"  # parked
+        CLOSED = "closed", "Closed"  # shipped, delivered or cancelled: out of the backlog
+
+    class ServiceLevel(models.TextChoices):
+        STANDARD = "standard", "Standard"
+        EXPEDITED = "expedited", "Expedited"
+        OVERNIGHT = "overnight", "Overnight"
+
+    class PaymentStatus(models.TextChoices):
+        PENDING = "pending", "Pending"
+        AUTHORIZED = "authorized", "Authorized"
+        PAID = "paid", "Paid"
+        PARTIALLY_PAID = "partially_paid", "Partially paid"
+        PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+        REFUNDED = "refunded", "Refunded"
+        VOIDED = "voided", "Voided"
+        EXPIRED = "expired", "Expired"
+
+    class Source(models.TextChoices):
+        MANUAL = "manual", "Keyed in"
+        CSV = "csv", "CSV import"
+        SHOPIFY = "shopify", "Shopify export"
+        API = "api", "API"
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="orders")
+    number = models.CharField("order number", max_length=64)
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="orders", null=True, blank=True
+    )
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.MANUAL)
+    placed_at = models.DateTimeField()
+    service_level = models.CharField(
+        max_length=10, choices=ServiceLevel.choices, default=ServiceLevel.STANDARD
+    )
+    ship_by = models.DateTimeField(help_text="Promised ship date.")
+    payment_status = models.CharField(
+        max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.PAID
+    )
+
+    ship_to_name = models.CharField(max_length=200, blank=True)
+    ship_to_address1 = models.CharField(max_length=255, blank=True)
+    ship_to_address2 = models.CharField(max_length=255, blank=True)
+    ship_to_city = models.CharField(max_length=100, blank=True)
+    ship_to_postcode = models.CharField(max_length=20, blank=True)
+    ship_to_region = models.CharField(max_length=100, blank=True)
+    ship_to_country = models.CharField(max_length=2, blank=True)
+    ship_to_phone = models.CharField(max_length=50, blank=True)
+
+    currency = models.CharField(max_length=3)
+    subtotal = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    shipping_total = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    tax_total = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    total = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_orders",
+    )
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.NEW)
+    segment = models.CharField(max_length=12, choices=Segment.choices, default=Segment.STANDARD)
+    priority_score = models.IntegerField(default=0)
+    priority_breakdown = models.JSONField(default=list, blank=True)
+    priority_computed_at = models.DateTimeField(null=True, blank=True)
+    expedite = models.BooleanField(default=False)
+    hold_reason = models.CharField(max_length=255, blank=True)
+    hold_from_status = models.CharField(max_length=12, choices=Status.choices, blank=True)
+    delay_reason = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-priority_score", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["client", "number"], name="order_unique_client_number"),
+            models.CheckConstraint(
+                condition=~Q(status="on_hold") | ~Q(hold_from_status=""),
+                name="order_hold_remembers_status",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["-priority_score", "id"], name="order_queue_idx"),
+            models.Index(fields=["client", "status"], name="order_client_status_idx"),
+            models.Index(fields=["client", "segment"], name="order_client_segment_idx"),
+            models.Index(fields=["ship_by", "id"], name="order_ship_by_idx"),
+            models.Index(fields=["assigned_to", "status"], name="order_assignee_idx"),
+        ]
+        permissions = [
+            ("cancel_order", "Can cancel orders"),
+            ("import_orders", "Can import orders from files"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in CLOSED_STATUSES
+
+
+CLOSED_STATUSES = frozenset(
+    {Order.Status.SHIPPED, Order.Status.DELIVERED, Order.Status.CANCELLED}
+)
+OPEN_STATUSES = frozenset(set(Order.Status.values) - CLOSED_STATUSES)
+
+
+class OrderLine(models.Model):
+    """One product on an order. Once allocated: allocated + backordered = open quantity."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    line_no = models.PositiveIntegerField(default=1)
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="order_lines")
+    quantity = models.PositiveIntegerField()
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    qty_allocated = models.PositiveIntegerField(default=0)
+    qty_backordered = models.PositiveIntegerField(default=0)
+    qty_shipped = models.PositiveIntegerField(default=0)
+    qty_cancelled = models.PositiveIntegerField(default=0)
+    # Where the uncovered demand is counted (StockLevel.backordered) until stock arrives.
+    backorder_level = models.ForeignKey(
+        StockLevel, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["order", "line_no"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="line_quantity_gt_0"),
+            models.CheckConstraint(
+                condition=Q(
+                    quantity__gte=models.F("qty_allocated")
+                    + models.F("qty_backordered")
+                    + models.F("qty_shipped")
+                    + models.F("qty_cancelled")
+                ),
+                name="line_quantities_within_ordered",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["product", "order"],
+                name="line_backordered_idx",
+                condition=Q(qty_backordered__gt=0),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}#{self.line_no} {self.quantity}×{self.product_id}"
+
+    @property
+    def qty_open(self) -> int:
+        return self.quantity - self.qty_shipped - self.qty_cancelled
+
+    @property
+    def line_total(self):
+        return self.unit_price * self.quantity
+
+
+class Allocation(models.Model):
+    """Units of one order line reserved in one warehouse (a line may be split)."""
+
+    line = models.ForeignKey(OrderLine, on_delete=models.CASCADE, related_name="allocations")
+    stock_level = models.ForeignKey(StockLevel, on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["line", "stock_level"], name="allocation_unique"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="allocation_quantity_gt_0"),
+        ]
+        indexes = [models.Index(fields=["stock_level", "line"], name="allocation_level_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} of line {self.line_id} at level {self.stock_level_id}"
+
+
+class OrderEvent(models.Model):
+    """The order's timeline: every status change, hold, note and allocation, with who and when."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "Created"
+        STATUS = "status", "Status change"
+        ALLOCATION = "allocation", "Allocation"
+        HOLD = "hold", "Placed on hold"
+        RELEASE = "release", "Released"
+        CANCEL = "cancel", "Cancelled"
+        NOTE = "note", "Note"
+        ASSIGN = "assign", "Assignment"
+        EXPEDITE = "expedite", "Expedite"
+        IMPORT = "import", "Imported"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    from_status = models.CharField(max_length=12, blank=True)
+    to_status = models.CharField(max_length=12, blank=True)
+    message = models.TextField(blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["order", "-id"], name="orderevent_order_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.kind} {self.created_at:%Y-%m-%d %H:%M}"

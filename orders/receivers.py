@@ -1,0 +1,15 @@
+"""Listens to lower apps. Kept tiny: the work lives in services."""
+
+from django.dispatch import receiver
+
+from inventory.signals import stock_became_available
+
+
+@receiver(stock_became_available, dispatch_uid="orders_fill_backorders")
+def fill_backorders_on_stock(sender, product_ids, **kwargs):
+    # Filled inside the same transaction as the receipt (not deferred to a task): the freed
+    # units must reach the most urgent waiting order before any newer, less urgent order can
+    # take them, and the receipt and its effect then commit or fail together.
+    from orders.services import backorders_fill
+
+    backorders_fill(product_ids=list(product_ids), user=kwargs.get("user"))

@@ -1,0 +1,47 @@
+"""Order services: every write that changes an order's business state goes through here."""
+
+from orders.services.allocation import (
+    AllocationReport,
+    backorders_fill,
+    orders_allocate,
+    orders_allocate_in_priority_order,
+    priority_key,
+)
+from orders.services.lifecycle import (
+    LineInput,
+    compute_ship_by,
+    order_add_note,
+    order_assign,
+    order_cancel,
+    order_create,
+    order_expedite,
+    order_hold,
+    order_move,
+    order_reallocate,
+    order_release,
+)
+from orders.services.priority import order_refresh_priority, priorities_refresh
+from orders.services.status import TRANSITIONS, check_transition
+
+__all__ = [
+    "TRANSITIONS",
+    "AllocationReport",
+    "LineInput",
+    "backorders_fill",
+    "check_transition",
+    "compute_ship_by",
+    "order_add_note",
+    "order_assign",
+    "order_cancel",
+    "order_create",
+    "order_expedite",
+    "order_hold",
+    "order_move",
+    "order_reallocate",
+    "order_refresh_priority",
+    "order_release",
+    "orders_allocate",
+    "orders_allocate_in_priority_order",
+    "priorities_refresh",
+    "priority_key",
+]

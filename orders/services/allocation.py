@@ -1,0 +1,444 @@
+"""Allocation: which order gets which unit of stock, decided by priority.
+
+The algorithm, step by step (one transaction per call; see inventory.services for the lock
+order every write in the product follows):
+
+1. Find the products whose lines need stock, make sure each has a stock level (demand needs
+   somewhere to be counted), and **lock all their stock levels** in primary-key order.
+2. Lock the orders (primary-key order) and re-read their lines: from here on nothing else can
+   change these quantities until we commit.
+3. Walk the orders **most urgent first** (priority score, then promise, then age, then id).
+   For each order:
+   a. Its uncovered need per product is ``open − allocated``; previous backorder counts are
+      taken back first and re-decided below.
+   b. If one active warehouse can cover the whole need, reserve everything there (preferring a
+      warehouse that already holds part of the order). Otherwise take warehouses in order of
+      how much of the order they can cover, so the order is split over as few as possible.
+   c. Still short? Take units reserved for **less urgent** orders that are not yet on the
+      floor (``ready``/``backordered``), least urgent first; those orders become backordered
+      and get a timeline entry. Scarce stock therefore ends up with the most urgent orders
+      whatever order requests arrive in.
+   d. What is left is backordered: on the line, and on a stock level's ``backordered``.
+   e. Fully covered → ``ready``; anything backordered → ``backordered``.
+4. Write everything in bulk: allocations, stock levels (the CHECK ``allocated ≤ on_hand`` is
+   the last line of defence), lines, orders, timeline rows.
+
+``orders_allocate`` is used for one order (create, release, manual re-run) and for batches
+(imports, benchmarks) alike; ``backorders_fill`` runs it over waiting orders when stock arrives.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from bpo_backoffice.db import atomic_with_retry
+from clients.models import Client
+from inventory import services as inventory
+from inventory.models import Product, StockLevel
+from orders.models import Allocation, Order, OrderEvent, OrderLine
+from orders.services.status import set_status
+
+S = Order.Status
+ALLOCATABLE = (S.NEW, S.BACKORDERED, S.READY)
+PREEMPTABLE = (S.READY, S.BACKORDERED)
+
+
+def priority_key(order: Order) -> tuple:
+    """Sort key: smaller is more urgent."""
+    return (-order.priority_score, order.ship_by, order.placed_at, order.id)
+
+
+@dataclass
+class AllocationReport:
+    orders: int = 0
+    ready: int = 0
+    backordered: int = 0
+    units_allocated: int = 0
+    units_backordered: int = 0
+    preempted_orders: set[int] = field(default_factory=set)
+
+    def merge(self, other: AllocationReport) -> None:
+        self.orders += other.orders
+        self.ready += other.ready
+        self.backordered += other.backordered
+        self.units_allocated += other.units_allocated
+        self.units_backordered += other.units_backordered
+        self.preempted_orders |= other.preempted_orders
+
+
+class _Run:
+    """The in-memory state of one allocation transaction."""
+
+    def __init__(self, levels: list[StockLevel], user) -> None:
+        self.user = user
+        self.levels = {lv.pk: lv for lv in levels}
+        self.levels_by_product: dict[int, list[StockLevel]] = defaultdict(list)
+        self.level_at: dict[tuple[int, int], StockLevel] = {}
+        for lv in levels:
+            self.levels_by_product[lv.product_id].append(lv)
+            self.level_at[(lv.product_id, lv.warehouse_id)] = lv
+        self.allocations: dict[tuple[int, int], Allocation] = {}
+        self.allocs_by_line: dict[int, list[Allocation]] = defaultdict(list)
+        self.lines: dict[int, OrderLine] = {}
+        self.lines_by_order: dict[int, list[OrderLine]] = defaultdict(list)
+        self.orders: dict[int, Order] = {}
+        self.dirty_levels: set[int] = set()
+        self.dirty_lines: set[int] = set()
+        self.dirty_orders: set[int] = set()
+        self.events: list[OrderEvent] = []
+        self.victims: dict[int, list[Allocation]] | None = None
+        self.report = AllocationReport()
+
+    # -- small helpers ------------------------------------------------------------------------
+    def add_allocation(self, alloc: Allocation) -> Allocation:
+        key = (alloc.line_id, alloc.stock_level_id)
+        if key not in self.allocations:
+            self.allocations[key] = alloc
+            self.allocs_by_line[alloc.line_id].append(alloc)
+        return self.allocations[key]
+
+    def available(self, level: StockLevel) -> int:
+        if not level.warehouse.active:
+            return 0
+        return level.on_hand - level.allocated
+
+    def reserve(self, line: OrderLine, level: StockLevel, qty: int) -> None:
+        level.allocated += qty
+        line.qty_allocated += qty
+        key = (line.pk, level.pk)
+        alloc = self.allocations.get(key)
+        if alloc is None:
+            alloc = Allocation(line=line, stock_level=level, quantity=qty)
+            self.add_allocation(alloc)
+        else:
+            alloc.quantity += qty
+        self.dirty_levels.add(level.pk)
+        self.dirty_lines.add(line.pk)
+
+    def unreserve(self, alloc: Allocation, qty: int) -> None:
+        level = self.levels[alloc.stock_level_id]
+        line = self.lines[alloc.line_id]
+        level.allocated -= qty
+        line.qty_allocated -= qty
+        alloc.quantity -= qty
+        self.dirty_levels.add(level.pk)
+        self.dirty_lines.add(line.pk)
+
+    def set_backorder(self, line: OrderLine, qty: int, level: StockLevel) -> None:
+        if line.qty_backordered:
+            old = self.levels[line.backorder_level_id]
+            old.backordered -= line.qty_backordered
+            self.dirty_levels.add(old.pk)
+        line.qty_backordered = qty
+        line.backorder_level = level if qty else None
+        if qty:
+            level.backordered += qty
+            self.dirty_levels.add(level.pk)
+        self.dirty_lines.add(line.pk)
+
+
+def _load_lines(run: _Run, order_ids: list[int]) -> None:
+    for line in OrderLine.objects.filter(order_id__in=order_ids).order_by("order_id", "line_no"):
+        run.lines[line.pk] = line
+        run.lines_by_order[line.order_id].append(line)
+    for alloc in Allocation.objects.filter(line_id__in=list(run.lines)):
+        alloc.line = run.lines[alloc.line_id]
+        run.add_allocation(alloc)
+
+
+def _load_victims(run: _Run, product_ids: set[int], batch_order_ids: set[int]) -> None:
+    """Reservations held by not-yet-picked orders outside this batch, least urgent first."""
+    allocs = list(
+        Allocation.objects.filter(
+            stock_level__product_id__in=product_ids,
+            line__order__status__in=PREEMPTABLE,
+        )
+        .exclude(line__order_id__in=batch_order_ids)
+        .select_related("line")
+    )
+    order_ids = sorted({a.line.order_id for a in allocs})
+    locked = {
+        o.pk: o
+        for o in Order.objects.select_for_update()
+        .filter(pk__in=order_ids, status__in=PREEMPTABLE)
+        .order_by("pk")
+    }
+    run.victims = defaultdict(list)
+    for alloc in allocs:
+        order = locked.get(alloc.line.order_id)
+        if order is None:
+            continue
+        alloc.line = run.lines.setdefault(alloc.line_id, alloc.line)
+        run.orders.setdefault(order.pk, order)
+        product_id = run.levels[alloc.stock_level_id].product_id
+        run.victims[product_id].append(run.add_allocation(alloc))
+    for product_id, items in run.victims.items():
+        # Least urgent first: the end of the sorted list is popped first.
+        items.sort(key=lambda a: priority_key(run.orders[run.lines[a.line_id].order_id]))
+
+
+def _plan_warehouses(run: _Run, order: Order, need: dict[int, int]) -> list[int]:
+    """Warehouse ids to draw from, best first: one that covers everything, else fewest."""
+    warehouses = {
+        lv.warehouse_id
+        for product_id in need
+        for lv in run.levels_by_product[product_id]
+        if lv.warehouse.active
+    }
+    cover: dict[int, int] = {}
+    whole: set[int] = set()
+    for wh in warehouses:
+        covered, complete = 0, True
+        for product_id, qty in need.items():
+            level = run.level_at.get((product_id, wh))
+            avail = run.available(level) if level else 0
+            covered += min(avail, qty)
+            complete = complete and avail >= qty
+        cover[wh] = covered
+        if complete:
+            whole.add(wh)
+    held = {
+        run.levels[a.stock_level_id].warehouse_id
+        for line in run.lines_by_order[order.pk]
+        for a in run.allocs_by_line[line.pk]
+        if a.quantity > 0
+    }
+    if whole:
+        return [min(whole, key=lambda wh: (wh not in held, wh))]
+    return sorted(warehouses, key=lambda wh: (-cover[wh], wh not in held, wh))
+
+
+def _allocate_order(run: _Run, order: Order, lines: list[OrderLine], preempt: bool) -> None:
+    key = priority_key(order)
+    need_lines = [ln for ln in lines if ln.qty_open - ln.qty_allocated > 0]
+    before_allocated = sum(ln.qty_allocated for ln in need_lines)
+    need: dict[int, int] = defaultdict(int)
+    for line in need_lines:
+        need[line.product_id] += line.qty_open - line.qty_allocated
+    plan = _plan_warehouses(run, order, need) if need else []
+    for line in need_lines:
+        by_wh = {lv.warehouse_id: lv for lv in run.levels_by_product[line.product_id]}
+        for wh in plan:
+            level = by_wh.get(wh)
+            remaining = line.qty_open - line.qty_allocated
+            if level is None or remaining <= 0:
+                continue
+            take = min(remaining, run.available(level))
+            if take > 0:
+                run.reserve(line, level, take)
+        if preempt and line.qty_open - line.qty_allocated > 0:
+            _preempt(run, order, key, line)
+        remaining = line.qty_open - line.qty_allocated
+        if remaining or line.qty_backordered:
+            home = run.levels.get(line.backorder_level_id) if line.backorder_level_id else None
+            if home is None:
+                home = run.level_at.get((line.product_id, plan[0])) if plan else None
+                home = home or run.levels_by_product[line.product_id][0]
+            run.set_backorder(line, remaining, home)
+    run.report.units_allocated += sum(ln.qty_allocated for ln in need_lines) - before_allocated
+    _settle_status(run, order, run.lines_by_order[order.pk], message_prefix="Allocation")
+
+
+def _preempt(run: _Run, order: Order, key: tuple, line: OrderLine) -> None:
+    if run.victims is None:
+        return
+    items = run.victims.get(line.product_id, [])
+    while items and line.qty_open - line.qty_allocated > 0:
+        alloc = items[-1]
+        victim_line = run.lines[alloc.line_id]
+        victim = run.orders[victim_line.order_id]
+        if priority_key(victim) <= key:
+            break  # everyone left is at least as urgent as this order
+        if alloc.quantity <= 0:
+            items.pop()
+            continue
+        level = run.levels[alloc.stock_level_id]
+        take = min(alloc.quantity, line.qty_open - line.qty_allocated)
+        run.unreserve(alloc, take)
+        run.set_backorder(victim_line, victim_line.qty_backordered + take, level)
+        run.reserve(line, level, take)
+        run.report.preempted_orders.add(victim.pk)
+        run.events.append(
+            OrderEvent(
+                order=victim,
+                kind=OrderEvent.Kind.ALLOCATION,
+                message=(
+                    f"{take} × {level.product.sku} re-assigned to more urgent "
+                    f"order {order.number} (priority {order.priority_score} vs "
+                    f"{victim.priority_score})."
+                ),
+                user=run.user,
+            )
+        )
+        if alloc.quantity == 0:
+            items.pop()
+        _settle_status(run, victim, [victim_line], message_prefix="Stock re-assigned")
+
+
+def _settle_status(
+    run: _Run, order: Order, lines: list[OrderLine], *, message_prefix: str
+) -> None:
+    """Ready when nothing of ``lines`` is backordered (callers pass all lines, or for a
+    pre-empted order the line that just lost units, which alone makes it backordered)."""
+    backordered = sum(ln.qty_backordered for ln in lines)
+    allocated = sum(ln.qty_allocated for ln in lines)
+    target = S.BACKORDERED if backordered else S.READY
+    if order.status != target:
+        message = f"{message_prefix}: {allocated} reserved, {backordered} backordered."
+        run.events.append(
+            set_status(
+                order, target, user=run.user, kind=OrderEvent.Kind.ALLOCATION, message=message,
+                save=False,
+            )
+        )
+        run.dirty_orders.add(order.pk)
+
+
+def _write(run: _Run) -> None:
+    inventory.stock_levels_save_reservations(levels=[run.levels[pk] for pk in run.dirty_levels])
+    new, changed, gone = [], [], []
+    for alloc in run.allocations.values():
+        if alloc.pk is None:
+            if alloc.quantity > 0:
+                new.append(alloc)
+        elif alloc.quantity == 0:
+            gone.append(alloc.pk)
+        else:
+            changed.append(alloc)
+    if gone:
+        Allocation.objects.filter(pk__in=gone).delete()
+    if changed:
+        Allocation.objects.bulk_update(changed, ["quantity"], batch_size=1000)
+    if new:
+        Allocation.objects.bulk_create(new, batch_size=1000)
+    if run.dirty_lines:
+        OrderLine.objects.bulk_update(
+            [run.lines[pk] for pk in run.dirty_lines],
+            ["qty_allocated", "qty_backordered", "backorder_level"],
+            batch_size=1000,
+        )
+    if run.dirty_orders:
+        Order.objects.bulk_update(
+            [run.orders[pk] for pk in run.dirty_orders], ["status", "segment"], batch_size=1000
+        )
+    if run.events:
+        OrderEvent.objects.bulk_create(run.events, batch_size=1000)
+
+
+def _ensure_levels(product_ids: set[int]) -> None:
+    have = set(
+        StockLevel.objects.filter(product_id__in=product_ids).values_list("product_id", flat=True)
+    )
+    missing = product_ids - have
+    if missing:
+        inventory.stock_levels_ensure(products=Product.objects.filter(pk__in=missing))
+
+
+@atomic_with_retry
+def orders_allocate(
+    *,
+    order_ids: list[int],
+    product_ids: list[int] | None = None,
+    user=None,
+    preempt: bool = True,
+) -> AllocationReport:
+    """Reserve stock for these orders, most urgent first; see the module docstring.
+
+    ``product_ids`` limits the work to lines of those products (filling backorders after a
+    receipt). Locks: the stock levels of the products involved, then the orders, then (only
+    when short) the less urgent orders whose reservations it takes. Orders that are not
+    ``new``/``backordered``/``ready`` are skipped untouched.
+    """
+    lines_qs = OrderLine.objects.filter(order_id__in=order_ids, order__status__in=ALLOCATABLE)
+    if product_ids is not None:
+        lines_qs = lines_qs.filter(product_id__in=product_ids)
+    products = set(lines_qs.values_list("product_id", flat=True).distinct())
+    _ensure_levels(products)
+    levels = inventory.stock_levels_lock(product_ids=products)
+    run = _Run(levels, user)
+    orders = list(
+        Order.objects.select_for_update()
+        .filter(pk__in=order_ids, status__in=ALLOCATABLE)
+        .order_by("pk")
+    )
+    if not orders:
+        return run.report
+    clients = Client.objects.in_bulk()
+    for order in orders:
+        order.client = clients[order.client_id]
+        run.orders[order.pk] = order
+    _load_lines(run, [o.pk for o in orders])
+    if preempt:
+        short = _short_products(run, orders, products)
+        if short:
+            _load_victims(run, short, set(run.orders))
+            for order in run.orders.values():
+                order.client = clients[order.client_id]
+    for order in sorted(orders, key=priority_key):
+        lines = [
+            ln
+            for ln in run.lines_by_order[order.pk]
+            if product_ids is None or ln.product_id in product_ids
+        ]
+        _allocate_order(run, order, lines, preempt)
+        run.report.orders += 1
+    for order in orders:
+        if order.status == S.READY:
+            run.report.ready += 1
+        elif order.status == S.BACKORDERED:
+            run.report.backordered += 1
+    run.report.units_backordered = sum(
+        run.lines[pk].qty_backordered for pk in run.dirty_lines if run.lines[pk].order_id in run.orders
+    )
+    _write(run)
+    return run.report
+
+
+def _short_products(run: _Run, orders: list[Order], products: set[int]) -> set[int]:
+    """Products the batch wants more of than is available: only those can need preemption."""
+    want: dict[int, int] = defaultdict(int)
+    for order in orders:
+        for line in run.lines_by_order[order.pk]:
+            if line.product_id in products:
+                want[line.product_id] += max(line.qty_open - line.qty_allocated, 0)
+    return {
+        pid
+        for pid, qty in want.items()
+        if qty > sum(run.available(lv) for lv in run.levels_by_product[pid])
+    }
+
+
+def orders_allocate_in_priority_order(
+    *, order_ids: list[int], chunk: int = 500, user=None
+) -> AllocationReport:
+    """Allocate many orders, each chunk in its own transaction, most urgent chunk first."""
+    ordered = list(
+        Order.objects.filter(pk__in=order_ids, status__in=ALLOCATABLE)
+        .order_by("-priority_score", "ship_by", "placed_at", "id")
+        .values_list("id", flat=True)
+    )
+    report = AllocationReport()
+    for start in range(0, len(ordered), chunk):
+        report.merge(orders_allocate(order_ids=ordered[start : start + chunk], user=user))
+    return report
+
+
+def backorders_fill(*, product_ids: list[int], user=None) -> AllocationReport:
+    """Give newly available units of these products to waiting orders, most urgent first.
+
+    Runs inside the transaction that made the stock available (receipt, return, adjustment,
+    transfer, cancellation), so nothing less urgent can take the units in between.
+    """
+    waiting = list(
+        Order.objects.filter(
+            status=S.BACKORDERED,
+            lines__product_id__in=product_ids,
+            lines__qty_backordered__gt=0,
+        )
+        .values_list("id", flat=True)
+        .distinct()
+    )
+    if not waiting:
+        return AllocationReport()
+    return orders_allocate(order_ids=waiting, product_ids=list(product_ids), user=user, preempt=False)

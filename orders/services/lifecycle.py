@@ -1,0 +1,337 @@
+"""Order writes: create, hold/release, cancel, assign, expedite, notes, pick/pack moves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from bpo_backoffice.db import atomic_with_retry
+from clients.models import Client
+from inventory import services as inventory
+from inventory.models import Product
+from orders.exceptions import InvalidOrderStatus, OrderValidationError
+from orders.models import Allocation, Customer, Order, OrderEvent, OrderLine
+from orders.services.allocation import backorders_fill, orders_allocate
+from orders.services.priority import apply_priority
+from orders.services.status import check_transition, set_status
+
+S = Order.Status
+
+
+@dataclass(frozen=True)
+class LineInput:
+    product: Product
+    quantity: int
+    unit_price: Decimal = Decimal("0")
+
+
+def compute_ship_by(*, client: Client, placed_at: datetime, service_level: str) -> datetime:
+    """The promise when the shop sent none: placed + the client's SLA hours for the level."""
+    return placed_at + timedelta(hours=client.sla_hours(service_level))
+
+
+def _validate(
+    *, client: Client, number: str, lines: list[LineInput], currency: str, service_level: str
+) -> None:
+    if not number or not number.strip():
+        raise OrderValidationError("An order needs an order number.")
+    if not lines:
+        raise OrderValidationError(f"Order {number} has no lines.")
+    if currency != client.currency:
+        raise OrderValidationError(
+            f"Order {number} is in {currency}, but {client.code} trades in {client.currency}."
+        )
+    if service_level not in Order.ServiceLevel.values:
+        raise OrderValidationError(f"'{service_level}' is not a service level.")
+    for line in lines:
+        if line.product.client_id != client.pk:
+            raise OrderValidationError(f"SKU {line.product.sku} is not a product of {client.code}.")
+        if not isinstance(line.quantity, int) or line.quantity <= 0:
+            raise OrderValidationError(
+                f"Quantity for SKU {line.product.sku} must be a whole number above zero."
+            )
+        if line.unit_price is not None and line.unit_price < 0:
+            raise OrderValidationError(f"Price for SKU {line.product.sku} cannot be negative.")
+
+
+@atomic_with_retry
+def order_create(
+    *,
+    client: Client,
+    number: str,
+    lines: list[LineInput],
+    customer: Customer | None = None,
+    placed_at: datetime | None = None,
+    service_level: str = Order.ServiceLevel.STANDARD,
+    ship_by: datetime | None = None,
+    payment_status: str = Order.PaymentStatus.PAID,
+    currency: str | None = None,
+    shipping_total: Decimal = Decimal("0"),
+    tax_total: Decimal = Decimal("0"),
+    ship_to: dict | None = None,
+    source: str = Order.Source.MANUAL,
+    expedite: bool = False,
+    user=None,
+    note: str = "",
+    allocate: bool = True,
+) -> Order:
+    """Create an order with its lines, promise and priority, then allocate it.
+
+    The same path serves keyed-in, imported and API orders. Raises
+    :class:`OrderValidationError` (nothing written) for bad data or a duplicate number.
+    Locks (via allocation): the stock levels of its products, then the order.
+    """
+    currency = currency or client.currency
+    _validate(
+        client=client, number=number, lines=lines, currency=currency, service_level=service_level
+    )
+    if customer is not None and customer.client_id != client.pk:
+        raise OrderValidationError("The customer belongs to another client.")
+    placed_at = placed_at or timezone.now()
+    subtotal = sum((ln.unit_price or Decimal("0")) * ln.quantity for ln in lines)
+    order = Order(
+        client=client,
+        number=number.strip(),
+        customer=customer,
+        source=source,
+        placed_at=placed_at,
+        service_level=service_level,
+        ship_by=ship_by
+        or compute_ship_by(client=client, placed_at=placed_at, service_level=service_level),
+        payment_status=payment_status,
+        currency=currency,
+        subtotal=subtotal,
+        shipping_total=shipping_total,
+        tax_total=tax_total,
+        total=subtotal + shipping_total + tax_total,
+        expedite=expedite,
+        **{f"ship_to_{k}": v for k, v in (ship_to or {}).items()},
+    )
+    apply_priority(order, client=client, tier=customer.tier if customer else Customer.Tier.STANDARD)
+    try:
+        with transaction.atomic():
+            order.save()
+    except IntegrityError as exc:
+        raise OrderValidationError(f"Order {number} already exists for {client.code}.") from exc
+    OrderLine.objects.bulk_create(
+        [
+            OrderLine(
+                order=order,
+                line_no=i,
+                product=ln.product,
+                quantity=ln.quantity,
+                unit_price=ln.unit_price or Decimal("0"),
+            )
+            for i, ln in enumerate(lines, start=1)
+        ]
+    )
+    OrderEvent.objects.create(
+        order=order,
+        kind=OrderEvent.Kind.CREATED,
+        to_status=order.status,
+        message=note or f"Created ({order.get_source_display()}).",
+        user=user,
+    )
+    if allocate:
+        orders_allocate(order_ids=[order.pk], user=user)
+        order.refresh_from_db()
+    return order
+
+
+def _lock_order_and_stock(order_id: int) -> Order:
+    """Lock the stock levels of the order's products, then the order (the global lock order)."""
+    product_ids = OrderLine.objects.filter(order_id=order_id).values_list("product_id", flat=True)
+    inventory.stock_levels_lock(product_ids=list(product_ids))
+    return _lock_order(order_id)
+
+
+def _lock_order(order_id: int) -> Order:
+    order = Order.objects.select_for_update().get(pk=order_id)
+    order.client = Client.objects.get(pk=order.client_id)
+    return order
+
+
+@atomic_with_retry
+def order_hold(*, order: Order, reason: str, user=None) -> Order:
+    """Park an open order with a reason; it remembers its status for the release."""
+    if not reason or not reason.strip():
+        raise OrderValidationError("Say why the order is put on hold.")
+    order = _lock_order(order.pk)
+    check_transition(order, S.ON_HOLD)
+    order.hold_from_status = order.status
+    order.hold_reason = reason.strip()[:255]
+    set_status(order, S.ON_HOLD, user=user, kind=OrderEvent.Kind.HOLD, message=order.hold_reason)
+    return order
+
+
+@atomic_with_retry
+def order_release(*, order: Order, user=None, note: str = "") -> Order:
+    """Take an order off hold, back to where it was; waiting demand is re-allocated."""
+    order = _lock_order_and_stock(order.pk)
+    if order.status != S.ON_HOLD:
+        raise InvalidOrderStatus(f"Order {order.number} is not on hold.")
+    back_to, reason = order.hold_from_status, order.hold_reason
+    event = set_status(
+        order,
+        back_to,
+        user=user,
+        kind=OrderEvent.Kind.RELEASE,
+        message=note or f"Released (was held: {reason}).",
+        save=False,
+    )
+    order.hold_from_status = order.hold_reason = ""
+    _save_status(order)
+    event.save()
+    if back_to in (S.NEW, S.BACKORDERED):
+        orders_allocate(order_ids=[order.pk], user=user)
+        order.refresh_from_db()
+    return order
+
+
+def _save_status(order: Order) -> None:
+    order.save(
+        update_fields=["status", "segment", "hold_reason", "hold_from_status", "updated_at"]
+    )
+
+
+@atomic_with_retry
+def order_cancel(*, order: Order, reason: str, user=None) -> Order:
+    """Cancel everything still open on the order and give its reserved stock to waiting orders.
+
+    Locks the stock levels of its products, then the order; releases its allocations and
+    backorder counts, marks open quantities cancelled, then fills backorders of the same
+    products (most urgent first) in the same transaction.
+    """
+    if not reason or not reason.strip():
+        raise OrderValidationError("Say why the order is cancelled.")
+    order = _lock_order_and_stock(order.pk)
+    check_transition(order, S.CANCELLED)
+    lines = list(order.lines.all())
+    levels = {
+        lv.pk: lv
+        for lv in inventory.stock_levels_lock(product_ids=[ln.product_id for ln in lines])
+    }
+    for alloc in Allocation.objects.filter(line__order=order):
+        levels[alloc.stock_level_id].allocated -= alloc.quantity
+    for line in lines:
+        if line.qty_backordered:
+            levels[line.backorder_level_id].backordered -= line.qty_backordered
+        line.qty_cancelled += line.qty_open
+        line.qty_allocated = line.qty_backordered = 0
+        line.backorder_level = None
+    inventory.stock_levels_save_reservations(levels=levels.values())
+    Allocation.objects.filter(line__order=order).delete()
+    OrderLine.objects.bulk_update(
+        lines, ["qty_cancelled", "qty_allocated", "qty_backordered", "backorder_level"]
+    )
+    order.hold_from_status = order.hold_reason = ""
+    event = set_status(
+        order, S.CANCELLED, user=user, kind=OrderEvent.Kind.CANCEL, message=reason.strip(),
+        save=False,
+    )
+    _save_status(order)
+    event.save()
+    backorders_fill(product_ids=sorted({ln.product_id for ln in lines}), user=user)
+    return order
+
+
+@atomic_with_retry
+def order_assign(*, order: Order, agent, user=None) -> Order:
+    """Give the order to an agent (or to nobody with ``agent=None``)."""
+    order = _lock_order(order.pk)
+    if agent is not None and not agent.is_superuser:
+        from clients.scoping import can_access_client
+
+        if not can_access_client(agent, order.client_id):
+            raise OrderValidationError(f"{agent} does not work for {order.client.code}.")
+    previous = order.assigned_to
+    order.assigned_to = agent
+    order.save(update_fields=["assigned_to", "updated_at"])
+    OrderEvent.objects.create(
+        order=order,
+        kind=OrderEvent.Kind.ASSIGN,
+        message=(
+            f"Assigned to {agent.get_username()}" if agent else "Unassigned"
+        )
+        + (f" (was {previous.get_username()})." if previous else "."),
+        user=user,
+    )
+    return order
+
+
+@atomic_with_retry
+def order_expedite(*, order: Order, expedite: bool = True, user=None, note: str = "") -> Order:
+    """Flag (or un-flag) an order as expedited: its priority is recomputed at once, and if it
+    is waiting for stock it may now take units from less urgent orders."""
+    order = _lock_order_and_stock(order.pk)
+    if not order.is_open:
+        raise InvalidOrderStatus(f"Order {order.number} is {order.get_status_display()}.")
+    if order.expedite == expedite:
+        raise OrderValidationError(
+            f"Order {order.number} is {'already' if expedite else 'not'} expedited."
+        )
+    order.expedite = expedite
+    tier = order.customer.tier if order.customer_id else Customer.Tier.STANDARD
+    apply_priority(order, client=order.client, tier=tier)
+    order.save(
+        update_fields=[
+            "expedite",
+            "priority_score",
+            "priority_breakdown",
+            "segment",
+            "priority_computed_at",
+            "updated_at",
+        ]
+    )
+    OrderEvent.objects.create(
+        order=order,
+        kind=OrderEvent.Kind.EXPEDITE,
+        message=(note or ("Expedited." if expedite else "Expedite removed."))
+        + f" Priority now {order.priority_score}.",
+        user=user,
+    )
+    if expedite and order.status in (S.NEW, S.BACKORDERED):
+        orders_allocate(order_ids=[order.pk], user=user)
+        order.refresh_from_db()
+    return order
+
+
+@atomic_with_retry
+def order_add_note(*, order: Order, text: str, user=None) -> OrderEvent:
+    """Add a free-text note to the order's timeline."""
+    if not text or not text.strip():
+        raise OrderValidationError("A note cannot be empty.")
+    return OrderEvent.objects.create(
+        order=order, kind=OrderEvent.Kind.NOTE, message=text.strip(), user=user
+    )
+
+
+# Moves an agent may make by hand; shipping and delivery belong to fulfillment.
+MANUAL_MOVES = frozenset({S.PICKING, S.PACKED, S.READY})
+
+
+@atomic_with_retry
+def order_move(*, order: Order, to_status: str, user=None, note: str = "") -> Order:
+    """Move an order along the pick/pack flow (ready → picking → packed, or back one step)."""
+    if to_status not in MANUAL_MOVES:
+        raise InvalidOrderStatus(
+            f"'{to_status}' is not a move made by hand; use the matching action instead."
+        )
+    order = _lock_order(order.pk)
+    if to_status == S.READY and order.status != S.PICKING:
+        raise InvalidOrderStatus("Only an order being picked can go back to ready.")
+    set_status(order, to_status, user=user, message=note)
+    return order
+
+
+def order_reallocate(*, order: Order, user=None):
+    """Run allocation again for one order (after a stock fix or a priority change)."""
+    if order.status not in (S.NEW, S.BACKORDERED, S.READY):
+        raise InvalidOrderStatus(
+            f"Order {order.number} is {order.get_status_display()}: nothing to allocate."
+        )
+    return orders_allocate(order_ids=[order.pk], user=user)

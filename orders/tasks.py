@@ -1,0 +1,24 @@
+"""django-q2 entry points: thin, idempotent, safe to retry."""
+
+from orders.models import OrderLine
+from orders.services import backorders_fill, priorities_refresh
+
+
+def refresh_priorities() -> dict:
+    """Time passes: re-score open orders; only changed rows are written."""
+    return priorities_refresh()
+
+
+def fill_backorders() -> int:
+    """Safety net: offer any available stock to waiting orders, most urgent first."""
+    product_ids = sorted(
+        set(
+            OrderLine.objects.filter(qty_backordered__gt=0, order__status="backordered")
+            .values_list("product_id", flat=True)
+            .distinct()
+        )
+    )
+    filled = 0
+    for start in range(0, len(product_ids), 200):
+        filled += backorders_fill(product_ids=product_ids[start : start + 200]).units_allocated
+    return filled
