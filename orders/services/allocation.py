@@ -32,6 +32,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from django.db.models import F
+
 from bpo_backoffice.db import atomic_with_retry
 from clients.models import Client
 from inventory import services as inventory
@@ -142,7 +144,10 @@ def _load_lines(run: _Run, order_ids: list[int]) -> None:
     for line in OrderLine.objects.filter(order_id__in=order_ids).order_by("order_id", "line_no"):
         run.lines[line.pk] = line
         run.lines_by_order[line.order_id].append(line)
-    for alloc in Allocation.objects.filter(line_id__in=list(run.lines)):
+    allocs = Allocation.objects.filter(line_id__in=list(run.lines)).annotate(
+        warehouse_id=F("stock_level__warehouse_id")
+    )
+    for alloc in allocs:
         alloc.line = run.lines[alloc.line_id]
         run.add_allocation(alloc)
 
@@ -199,7 +204,7 @@ def _plan_warehouses(run: _Run, order: Order, need: dict[int, int]) -> list[int]
         if complete:
             whole.add(wh)
     held = {
-        run.levels[a.stock_level_id].warehouse_id
+        getattr(a, "warehouse_id", None) or run.levels[a.stock_level_id].warehouse_id
         for line in run.lines_by_order[order.pk]
         for a in run.allocs_by_line[line.pk]
         if a.quantity > 0
