@@ -51,7 +51,9 @@ class ClientAdmin(ClientScopedAdmin):
             return ()
         editable = set(PRIORITY_WEIGHT_FIELDS)
         return tuple(
-            f.name for f in Client._meta.concrete_fields if f.name not in editable and f.name != "id"
+            f.name
+            for f in Client._meta.concrete_fields
+            if f.name not in editable and f.name != "id"
         )
 
     def has_add_permission(self, request):

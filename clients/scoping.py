@@ -93,16 +93,14 @@ def client_field_of(model: type[models.Model]) -> str | None:
         return "pk"
     try:
         field = model._meta.get_field("client")
-    except Exception:  # noqa: BLE001 - FieldDoesNotExist and friends: not client-owned
+    except Exception:
         return None
     if getattr(field, "related_model", None) is Client:
         return "client"
     return None
 
 
-def scope_related_queryset(
-    queryset: models.QuerySet, user: AbstractBaseUser
-) -> models.QuerySet:
+def scope_related_queryset(queryset: models.QuerySet, user: AbstractBaseUser) -> models.QuerySet:
     """Scope the choices of a foreign key/many-to-many field if its model is client-owned."""
     field = client_field_of(queryset.model)
     if field is None:
@@ -175,3 +173,26 @@ class ClientScopedInlineMixin:
         if formfield is not None and hasattr(formfield, "queryset"):
             formfield.queryset = scope_related_queryset(formfield.queryset, request.user)
         return formfield
+
+
+class ClientListFilter(admin.SimpleListFilter):
+    """ "By client" filter that lists only the user's clients (the stock one lists them all)."""
+
+    title = "client"
+    parameter_name = "client"
+
+    def lookups(self, request, model_admin):
+        from clients.models import Client
+
+        clients = scope_queryset(Client.objects.filter(active=True), request.user, "pk")
+        return [(str(c.pk), c.code) for c in clients.order_by("code")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if not value.isdigit():
+            return queryset.none()
+        field = getattr(self, "client_field", None) or "client"
+        lookup = "pk" if field in {"pk", "id"} else f"{field}_id"
+        return queryset.filter(**{lookup: int(value)})

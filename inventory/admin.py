@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.db.models import F
 
-from clients.scoping import ClientScopedAdmin
+from clients.scoping import ClientListFilter, ClientScopedAdmin
 from inventory.models import Product, StockLevel, StockMovement, Warehouse
 
 
@@ -18,7 +18,7 @@ class WarehouseAdmin(admin.ModelAdmin):
 @admin.register(Product)
 class ProductAdmin(ClientScopedAdmin):
     list_display = ("sku", "name", "client", "unit_cost", "active")
-    list_filter = ("active", "client")
+    list_filter = ("active", ClientListFilter)
     list_select_related = ("client",)
     search_fields = ("^sku", "name")
     autocomplete_fields = ()
@@ -56,7 +56,7 @@ class StockLevelAdmin(ClientScopedAdmin):
         "backordered",
         "on_order",
     )
-    list_filter = (ShortFilter, "warehouse", "client")
+    list_filter = (ShortFilter, "warehouse", ClientListFilter)
     list_select_related = ("product", "warehouse")
     search_fields = ("^product__sku", "product__name")
     raw_id_fields = ("product",)
@@ -86,7 +86,7 @@ class StockMovementAdmin(ClientScopedAdmin):
         "reason",
         "user",
     )
-    list_filter = ("kind", "warehouse", "client")
+    list_filter = ("kind", "warehouse", ("created_at", admin.DateFieldListFilter), ClientListFilter)
     list_select_related = ("product", "warehouse", "user")
     search_fields = ("^product__sku", "reference")
 

@@ -30,9 +30,7 @@ def default_warehouse() -> Warehouse:
 def stock_levels_ensure(*, products: Iterable[Product], warehouse: Warehouse | None = None) -> None:
     """Make sure every product has at least one stock level (demand needs a place to wait)."""
     products = list(products)
-    have = set(
-        StockLevel.objects.filter(product__in=products).values_list("product_id", flat=True)
-    )
+    have = set(StockLevel.objects.filter(product__in=products).values_list("product_id", flat=True))
     missing = [p for p in products if p.pk not in have]
     if missing:
         warehouse = warehouse or default_warehouse()

@@ -1,222 +1,543 @@
+"""The order admin is the agent's workstation: the queue, take-next, bulk actions, the page."""
+
+from __future__ import annotations
+
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
-from clients.scoping import ClientScopedAdmin, client_ids_for
-from orders import services
+from bpo_backoffice.paginator import BoundedCountPaginator
+from clients.scoping import (
+    ClientListFilter,
+    ClientScopedAdmin,
+    client_ids_for,
+    is_supervisor_for,
+)
+from orders import selectors, services
+from orders.admin_actions import ORDER_ACTIONS, OrderAction
 from orders.exceptions import OrderError
-from orders.models import Customer, Order, OrderEvent, OrderLine
+from orders.models import CLOSED_STATUSES, Customer, Order, OrderLine
 
 User = get_user_model()
+
+SEGMENT_COLOURS = {
+    "urgent": "#b00020",
+    "at_risk": "#c25e00",
+    "standard": "#2e7d32",
+    "backordered": "#6a1b9a",
+    "on_hold": "#546e7a",
+    "closed": "#757575",
+}
+
+
+def _duration(hours: float) -> str:
+    hours = abs(hours)
+    if hours >= 48:
+        return f"{hours / 24:.0f}d"
+    if hours >= 1:
+        return f"{hours:.0f}h"
+    return f"{hours * 60:.0f}m"
+
+
+def segment_badge(order: Order) -> str:
+    return format_html(
+        '<span class="bpo-badge" style="background:{}">{}</span>',
+        SEGMENT_COLOURS.get(order.segment, "#777"),
+        order.get_segment_display(),
+    )
+
+
+def due_text(order: Order, now=None) -> str:
+    if order.status in CLOSED_STATUSES:
+        return "–"
+    hours = (order.ship_by - (now or timezone.now())).total_seconds() / 3600
+    if hours < 0:
+        return format_html('<span class="bpo-overdue">overdue {}</span>', _duration(hours))
+    return f"in {_duration(hours)}"
+
+
+def agents_for_clients(client_ids) -> forms.QuerySet:
+    qs = User.objects.filter(is_active=True)
+    if client_ids is not None:
+        qs = qs.filter(memberships__client_id__in=client_ids).distinct()
+    return qs.order_by("username")
 
 
 @admin.register(Customer)
 class CustomerAdmin(ClientScopedAdmin):
     list_display = ("name", "email", "tier", "client", "external_id")
-    list_filter = ("tier", "client")
+    list_filter = ("tier", ClientListFilter)
     list_select_related = ("client",)
     search_fields = ("name", "^email", "=external_id")
+    paginator = BoundedCountPaginator
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("client",) if obj else ()
 
     def has_delete_permission(self, request, obj=None):
         return False
 
 
-class OrderLineInline(admin.TabularInline):
-    model = OrderLine
-    extra = 0
-    can_delete = False
-    fields = (
-        "line_no",
-        "product",
-        "quantity",
-        "unit_price",
-        "qty_allocated",
-        "qty_backordered",
-        "qty_shipped",
-        "qty_cancelled",
-    )
-    readonly_fields = fields
+class WorkQueueFilter(admin.SimpleListFilter):
+    """The agent's work queues. With nothing chosen, the queue is every open order."""
 
-    def has_add_permission(self, request, obj=None):
-        return False
+    title = "work queue"
+    parameter_name = "queue"
+    default = "open"
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("product")
-
-
-class OrderEventInline(admin.TabularInline):
-    model = OrderEvent
-    extra = 0
-    can_delete = False
-    fields = ("created_at", "kind", "from_status", "to_status", "message", "user")
-    readonly_fields = fields
-    ordering = ("-id",)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("user")
-
-
-SEGMENT_COLOURS = {
-    "urgent": "#b00020",
-    "at_risk": "#e67e00",
-    "standard": "#2e7d32",
-    "backordered": "#6a1b9a",
-    "on_hold": "#546e7a",
-    "closed": "#9e9e9e",
-}
-
-
-def _report(modeladmin, request, done: list[str], failed: list[str], verb: str) -> None:
-    if done:
-        modeladmin.message_user(
-            request, f"{verb}: {len(done)} order(s) – {', '.join(done[:20])}", messages.SUCCESS
+    def lookups(self, request, model_admin):
+        return (
+            ("open", "All open"),
+            ("mine", "My orders"),
+            ("unassigned", "Unassigned"),
+            ("due_today", "Due today"),
+            ("overdue", "Overdue"),
+            ("at_risk", "At risk"),
+            ("backordered", "Backordered"),
+            ("on_hold", "On hold"),
+            ("expedited", "Expedited"),
+            ("closed", "Closed"),
+            ("all", "Everything"),
         )
-    for text in failed:
-        modeladmin.message_user(request, text, messages.ERROR)
+
+    def choices(self, changelist):
+        current = self.value() or self.default
+        for value, title in self.lookup_choices:
+            yield {
+                "selected": current == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value() or self.default
+        now = timezone.now()
+        open_qs = queryset.exclude(status__in=CLOSED_STATUSES)
+        if value == "all":
+            return queryset
+        if value == "closed":
+            return queryset.filter(status__in=CLOSED_STATUSES)
+        if value == "mine":
+            return open_qs.filter(assigned_to=request.user)
+        if value == "unassigned":
+            return open_qs.filter(assigned_to__isnull=True)
+        if value == "due_today":
+            start, end = selectors.today_bounds(now)
+            return open_qs.filter(ship_by__gte=start, ship_by__lt=end)
+        if value == "overdue":
+            return open_qs.filter(ship_by__lt=now)
+        if value == "at_risk":
+            return open_qs.filter(segment=Order.Segment.AT_RISK)
+        if value == "backordered":
+            return queryset.filter(status=Order.Status.BACKORDERED)
+        if value == "on_hold":
+            return queryset.filter(status=Order.Status.ON_HOLD)
+        if value == "expedited":
+            return open_qs.filter(expedite=True)
+        return open_qs
+
+
+class OrderChangeList(ChangeList):
+    def get_queryset(self, request, exclude_parameters=None):
+        qs = super().get_queryset(request, exclude_parameters)
+        return selectors.with_line_totals(qs)
+
+
+class OrderChangeForm(forms.ModelForm):
+    note = forms.CharField(
+        label="Add a note",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 80}),
+        help_text="Saved on the order's timeline with your name.",
+    )
+
+    class Meta:
+        model = Order
+        fields = ["assigned_to"]
+
+
+class ActionForm(forms.Form):
+    reason = forms.CharField(
+        max_length=255, required=False, widget=forms.TextInput(attrs={"size": 60})
+    )
+    agent = forms.ModelChoiceField(queryset=User.objects.none(), required=False)
+
+    def __init__(self, *args, action: OrderAction, agents=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.action = action
+        if action.needs_reason:
+            self.fields["reason"].required = True
+        else:
+            del self.fields["reason"]
+        if action.needs_agent:
+            self.fields["agent"].queryset = agents
+            self.fields["agent"].required = True
+        else:
+            del self.fields["agent"]
 
 
 @admin.register(Order)
 class OrderAdmin(ClientScopedAdmin):
+    change_list_template = "admin/orders/order/change_list.html"
+    change_form_template = "admin/orders/order/change_form.html"
+    paginator = BoundedCountPaginator
+    list_per_page = 50
     list_display = (
         "number",
-        "client",
+        "client_code",
         "customer",
         "status",
-        "segment_badge",
+        "segment_display",
         "priority_score",
-        "ship_by",
+        "due_display",
         "service_level",
+        "units_display",
         "assigned_to",
+        "age_display",
     )
-    list_filter = ("segment", "status", "service_level", "expedite", "client")
+    list_display_links = ("number",)
+    list_filter = (
+        WorkQueueFilter,
+        ClientListFilter,
+        "status",
+        "service_level",
+        ("customer__tier", admin.ChoicesFieldListFilter),
+    )
     list_select_related = ("client", "customer", "assigned_to")
-    search_fields = ("=number", "customer__name", "=customer__email")
-    raw_id_fields = ("customer",)
-    inlines = (OrderLineInline, OrderEventInline)
-    actions = (
-        "assign_to_me",
-        "expedite",
-        "release",
-        "reallocate",
-        "move_to_picking",
-        "move_to_packed",
+    ordering = ("-priority_score", "id")
+    search_fields = ("=number",)  # the real search is get_search_results below
+    search_help_text = "Order number, customer name or e-mail, or an exact SKU."
+    autocomplete_fields = ("customer",)
+    form = OrderChangeForm
+    fieldsets = (
+        ("Work on this order", {"fields": ("assigned_to", "note")}),
+        (
+            "Order",
+            {
+                "fields": (
+                    ("client", "number", "source"),
+                    ("placed_at", "ship_by", "service_level"),
+                    ("payment_status", "currency", "total"),
+                    ("subtotal", "shipping_total", "tax_total"),
+                    ("customer_link",),
+                )
+            },
+        ),
+        (
+            "Ship to",
+            {
+                "fields": (
+                    ("ship_to_name", "ship_to_phone"),
+                    ("ship_to_address1", "ship_to_address2"),
+                    ("ship_to_postcode", "ship_to_city", "ship_to_region", "ship_to_country"),
+                )
+            },
+        ),
     )
     readonly_fields = (
         "client",
         "number",
-        "customer",
         "source",
         "placed_at",
-        "service_level",
         "ship_by",
+        "service_level",
         "payment_status",
         "currency",
+        "total",
         "subtotal",
         "shipping_total",
         "tax_total",
-        "total",
-        "status",
-        "segment",
-        "priority_score",
-        "priority_breakdown",
-        "expedite",
-        "hold_reason",
-        "hold_from_status",
-        "assigned_to",
-        "created_at",
-        "updated_at",
+        "customer_link",
+        "ship_to_name",
+        "ship_to_phone",
+        "ship_to_address1",
+        "ship_to_address2",
+        "ship_to_postcode",
+        "ship_to_city",
+        "ship_to_region",
+        "ship_to_country",
     )
+    actions = []  # built from ORDER_ACTIONS in get_actions
+
+    # -- queue columns -------------------------------------------------------------------------
+    @admin.display(description="client", ordering="client__code")
+    def client_code(self, obj):
+        return obj.client.code
 
     @admin.display(description="segment", ordering="segment")
-    def segment_badge(self, obj):
+    def segment_display(self, obj):
+        return segment_badge(obj)
+
+    @admin.display(description="due", ordering="ship_by")
+    def due_display(self, obj):
+        return due_text(obj)
+
+    @admin.display(description="units alloc / back")
+    def units_display(self, obj):
+        allocated = getattr(obj, "units_allocated", None)
+        backordered = getattr(obj, "units_backordered", None)
+        if allocated is None:
+            return "–"
+        if backordered:
+            return format_html(
+                "{} / <strong class='bpo-overdue'>{}</strong>", allocated, backordered
+            )
+        return f"{allocated} / 0"
+
+    @admin.display(description="age", ordering="placed_at")
+    def age_display(self, obj):
+        return _duration((timezone.now() - obj.placed_at).total_seconds() / 3600)
+
+    @admin.display(description="customer")
+    def customer_link(self, obj):
+        if not obj.customer_id:
+            return "–"
+        url = reverse("admin:orders_customer_change", args=[obj.customer_id])
+        orders_url = (
+            reverse("admin:orders_order_changelist")
+            + f"?customer__id__exact={obj.customer_id}&queue=all"
+        )
         return format_html(
-            '<span class="segment-badge" style="background:{};color:#fff;padding:1px 6px;'
-            'border-radius:8px">{}</span>',
-            SEGMENT_COLOURS.get(obj.segment, "#777"),
-            obj.get_segment_display(),
+            '<a href="{}">{}</a> ({}) · <a href="{}">all orders of this customer</a>',
+            url,
+            obj.customer,
+            obj.customer.get_tier_display(),
+            orders_url,
         )
 
+    # -- queue plumbing ------------------------------------------------------------------------
+    def get_changelist(self, request, **kwargs):
+        return OrderChangeList
+
+    def lookup_allowed(self, lookup, value, request=None):
+        if lookup in {"customer__id__exact", "assigned_to__id__exact", "lines__product__id__exact"}:
+            return True
+        return super().lookup_allowed(lookup, value, request)
+
+    def get_search_results(self, request, queryset, search_term):
+        """Exact order number, customer name/e-mail, or exact SKU — each an indexed lookup,
+        combined without JOINs so no DISTINCT is needed over the backlog."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        customers = Customer.objects.filter(Q(name__icontains=term) | Q(email__iexact=term))
+        ids = client_ids_for(request.user)
+        if ids is not None:
+            customers = customers.filter(client_id__in=ids)
+        lines = OrderLine.objects.filter(product__sku=term)
+        condition = (
+            Q(number=term)
+            | Q(customer_id__in=customers.values("id"))
+            | Q(id__in=lines.values("order_id"))
+        )
+        return queryset.filter(condition), False
+
+    def get_urls(self):
+        custom = [
+            path(
+                "take-next/",
+                self.admin_site.admin_view(self.take_next_view),
+                name="orders_order_take_next",
+            ),
+            path(
+                "<path:object_id>/do/<str:action>/",
+                self.admin_site.admin_view(self.order_action_view),
+                name="orders_order_do",
+            ),
+        ]
+        return custom + super().get_urls()
+
+    # -- permissions ---------------------------------------------------------------------------
     def has_add_permission(self, request):
-        return False  # orders are keyed in or imported through the order services
+        return False  # orders come in through imports and the order services
 
     def has_delete_permission(self, request, obj=None):
-        return False  # nobody deletes orders: cancel them
+        return False  # nobody deletes orders: they are cancelled
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "assigned_to":
-            ids = client_ids_for(request.user)
-            qs = User.objects.filter(is_active=True)
-            if ids is not None:
-                qs = qs.filter(memberships__client_id__in=ids).distinct()
-            kwargs["queryset"] = qs
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+    def has_cancel_permission(self, request):
+        return request.user.has_perm("orders.cancel_order")
 
-    def _each(self, request, queryset, verb: str, call) -> None:
+    def _may(self, request, action: OrderAction, order: Order | None = None) -> bool:
+        if action.supervisor_only:
+            if not self.has_cancel_permission(request):
+                return False
+            if order is not None and not is_supervisor_for(request.user, order.client_id):
+                return False
+        return self.has_change_permission(request, order)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        for name, spec in ORDER_ACTIONS.items():
+            if not self._may(request, spec):
+                continue
+
+            def run(modeladmin, request, queryset, _name=name):
+                return modeladmin._bulk(request, queryset, _name)
+
+            actions[f"action_{name}"] = (run, f"action_{name}", spec.label)
+        return actions
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if obj is not None and "assigned_to" in form.base_fields:
+            form.base_fields["assigned_to"].queryset = agents_for_clients([obj.client_id])
+        return form
+
+    def save_model(self, request, obj, form, change):
+        # The order row itself is never saved from the form: assignment and notes go through
+        # the services, which lock the order and write the timeline.
+        try:
+            if "assigned_to" in form.changed_data:
+                services.order_assign(
+                    order=obj, agent=form.cleaned_data["assigned_to"], user=request.user
+                )
+            note = form.cleaned_data.get("note")
+            if note:
+                services.order_add_note(order=obj, text=note, user=request.user)
+        except OrderError as exc:
+            messages.error(request, str(exc))
+
+    def save_related(self, request, form, formsets, change):
+        pass
+
+    def log_change(self, request, obj, message):
+        pass  # the order's own timeline is its audit trail
+
+    # -- bulk actions --------------------------------------------------------------------------
+    def _run(self, request, orders, action: OrderAction, data: dict) -> None:
         done, failed = [], []
-        for order in queryset.select_related("client", "customer"):
+        for order in orders:
+            if not self._may(request, action, order):
+                failed.append(
+                    f"{order.number}: you may not {action.label.rstrip('…').lower()} this order."
+                )
+                continue
             try:
-                call(order)
+                action.call(order, request.user, data)
                 done.append(order.number)
             except OrderError as exc:
-                failed.append(str(exc))
-        _report(self, request, done, failed, verb)
+                failed.append(f"{order.number}: {exc}")
+        if done:
+            listed = ", ".join(done[:25]) + (" …" if len(done) > 25 else "")
+            self.message_user(
+                request, f"{action.verb}: {len(done)} order(s) – {listed}", messages.SUCCESS
+            )
+        for text in failed[:50]:
+            self.message_user(request, text, messages.ERROR)
+        if len(failed) > 50:
+            self.message_user(
+                request, f"… and {len(failed) - 50} more not changed.", messages.ERROR
+            )
 
-    @admin.action(description="Assign to me", permissions=["change"])
-    def assign_to_me(self, request, queryset):
-        self._each(
-            request,
-            queryset,
-            "Assigned to you",
-            lambda o: services.order_assign(order=o, agent=request.user, user=request.user),
+    def _bulk(self, request, queryset, name: str):
+        action = ORDER_ACTIONS[name]
+        orders = list(
+            queryset.select_related("client", "customer").order_by("-priority_score", "id")[:1000]
         )
+        if action.needs_reason or action.needs_agent:
+            agents = agents_for_clients({o.client_id for o in orders})
+            form = ActionForm(
+                request.POST if "apply" in request.POST else None, action=action, agents=agents
+            )
+            if not form.is_bound or not form.is_valid():
+                context = {
+                    **self.admin_site.each_context(request),
+                    "title": action.label.rstrip("…"),
+                    "orders": orders,
+                    "form": form,
+                    "action_name": f"action_{name}",
+                    "opts": self.model._meta,
+                    "selected_ids": [o.pk for o in orders],
+                    "select_across": request.POST.get("select_across", "0"),
+                }
+                return TemplateResponse(request, "admin/orders/order/action_form.html", context)
+            self._run(request, orders, action, form.cleaned_data)
+            return None
+        self._run(request, orders, action, {})
+        return None
 
-    @admin.action(description="Expedite", permissions=["change"])
-    def expedite(self, request, queryset):
-        self._each(
+    # -- take next, single-order actions, the order page ---------------------------------------
+    def take_next_view(self, request):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        order = services.order_take_next(user=request.user, client_ids=client_ids_for(request.user))
+        if order is None:
+            self.message_user(
+                request, "Nothing to take: every open order is assigned.", messages.INFO
+            )
+            return HttpResponseRedirect(reverse("admin:orders_order_changelist"))
+        self.message_user(
             request,
-            queryset,
-            "Expedited",
-            lambda o: services.order_expedite(order=o, user=request.user),
+            f"Order {order.number} is yours (priority {order.priority_score}).",
+            messages.SUCCESS,
         )
+        return HttpResponseRedirect(reverse("admin:orders_order_change", args=[order.pk]))
 
-    @admin.action(description="Release from hold", permissions=["change"])
-    def release(self, request, queryset):
-        self._each(
-            request,
-            queryset,
-            "Released",
-            lambda o: services.order_release(order=o, user=request.user),
-        )
+    def order_action_view(self, request, object_id, action):
+        order = self.get_object(request, object_id)  # 404 for another client's order
+        spec = ORDER_ACTIONS.get(action)
+        if spec is None:
+            raise Http404("No such action.")
+        if not self._may(request, spec, order):
+            raise PermissionDenied
+        change_url = reverse("admin:orders_order_change", args=[order.pk])
+        agents = agents_for_clients([order.client_id])
+        form = ActionForm(request.POST or None, action=spec, agents=agents)
+        needs_form = spec.needs_reason or spec.needs_agent
+        if request.method == "POST" and (not needs_form or form.is_valid()):
+            data = form.cleaned_data if needs_form else {}
+            self._run(request, [order], spec, data)
+            return HttpResponseRedirect(change_url)
+        if request.method == "POST" or needs_form:
+            context = {
+                **self.admin_site.each_context(request),
+                "title": f"{spec.label.rstrip('…')}: order {order.number}",
+                "orders": [order],
+                "form": form,
+                "single": True,
+                "opts": self.model._meta,
+                "change_url": change_url,
+            }
+            return TemplateResponse(request, "admin/orders/order/action_form.html", context)
+        return HttpResponseNotAllowed(["POST"])
 
-    @admin.action(description="Re-run allocation", permissions=["change"])
-    def reallocate(self, request, queryset):
-        self._each(
-            request,
-            queryset,
-            "Allocation re-run",
-            lambda o: services.order_reallocate(order=o, user=request.user),
-        )
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        order = self.get_object(request, object_id)
+        buttons = [
+            (name, spec.label, spec.needs_reason or spec.needs_agent)
+            for name, spec in ORDER_ACTIONS.items()
+            if self._may(request, spec, order) and name != "assign_to_me"
+        ]
+        extra = {
+            "order": order,
+            "segment_badge": segment_badge(order),
+            "due_text": due_text(order),
+            "breakdown": order.priority_breakdown,
+            "lines": selectors.order_lines_with_allocations(order),
+            "timeline": selectors.order_timeline(order),
+            "buttons": buttons,
+            "show_delete": False,
+        }
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
-    @admin.action(description="Move to picking", permissions=["change"])
-    def move_to_picking(self, request, queryset):
-        self._each(
-            request,
-            queryset,
-            "Moved to picking",
-            lambda o: services.order_move(order=o, to_status="picking", user=request.user),
-        )
-
-    @admin.action(description="Move to packed", permissions=["change"])
-    def move_to_packed(self, request, queryset):
-        self._each(
-            request,
-            queryset,
-            "Moved to packed",
-            lambda o: services.order_move(order=o, to_status="packed", user=request.user),
-        )
+    def get_object(self, request, object_id, from_field=None):
+        cache = request.__dict__.setdefault("_bpo_orders", {})
+        if object_id not in cache:
+            queryset = self.get_queryset(request).select_related(
+                "client", "customer", "assigned_to"
+            )
+            try:
+                cache[object_id] = queryset.get(pk=Order._meta.pk.to_python(object_id))
+            except (Order.DoesNotExist, ValidationError, ValueError):
+                raise Http404("No such order.") from None
+        return cache[object_id]

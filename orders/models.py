@@ -157,9 +157,7 @@ class Order(models.Model):
         return self.status not in CLOSED_STATUSES
 
 
-CLOSED_STATUSES = frozenset(
-    {Order.Status.SHIPPED, Order.Status.DELIVERED, Order.Status.CANCELLED}
-)
+CLOSED_STATUSES = frozenset({Order.Status.SHIPPED, Order.Status.DELIVERED, Order.Status.CANCELLED})
 OPEN_STATUSES = frozenset(set(Order.Status.values) - CLOSED_STATUSES)
 
 

@@ -19,6 +19,7 @@ from orders.services.lifecycle import (
     order_move,
     order_reallocate,
     order_release,
+    order_take_next,
 )
 from orders.services.priority import order_refresh_priority, priorities_refresh
 from orders.services.status import TRANSITIONS, check_transition
@@ -40,6 +41,7 @@ __all__ = [
     "order_reallocate",
     "order_refresh_priority",
     "order_release",
+    "order_take_next",
     "orders_allocate",
     "orders_allocate_in_priority_order",
     "priorities_refresh",

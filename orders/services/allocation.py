@@ -178,8 +178,8 @@ def _load_victims(run: _Run, product_ids: set[int], batch_order_ids: set[int]) -
         run.orders.setdefault(order.pk, order)
         product_id = run.levels[alloc.stock_level_id].product_id
         run.victims[product_id].append(run.add_allocation(alloc))
-    for product_id, items in run.victims.items():
-        # Least urgent first: the end of the sorted list is popped first.
+    for items in run.victims.values():
+        # Sorted most urgent first, so popping from the end takes the least urgent first.
         items.sort(key=lambda a: priority_key(run.orders[run.lines[a.line_id].order_id]))
 
 
@@ -281,9 +281,7 @@ def _preempt(run: _Run, order: Order, key: tuple, line: OrderLine) -> None:
         _settle_status(run, victim, [victim_line], message_prefix="Stock re-assigned")
 
 
-def _settle_status(
-    run: _Run, order: Order, lines: list[OrderLine], *, message_prefix: str
-) -> None:
+def _settle_status(run: _Run, order: Order, lines: list[OrderLine], *, message_prefix: str) -> None:
     """Ready when nothing of ``lines`` is backordered (callers pass all lines, or for a
     pre-empted order the line that just lost units, which alone makes it backordered)."""
     backordered = sum(ln.qty_backordered for ln in lines)
@@ -293,7 +291,11 @@ def _settle_status(
         message = f"{message_prefix}: {allocated} reserved, {backordered} backordered."
         run.events.append(
             set_status(
-                order, target, user=run.user, kind=OrderEvent.Kind.ALLOCATION, message=message,
+                order,
+                target,
+                user=run.user,
+                kind=OrderEvent.Kind.ALLOCATION,
+                message=message,
                 save=False,
             )
         )
@@ -394,7 +396,9 @@ def orders_allocate(
         elif order.status == S.BACKORDERED:
             run.report.backordered += 1
     run.report.units_backordered = sum(
-        run.lines[pk].qty_backordered for pk in run.dirty_lines if run.lines[pk].order_id in run.orders
+        run.lines[pk].qty_backordered
+        for pk in run.dirty_lines
+        if run.lines[pk].order_id in run.orders
     )
     _write(run)
     return run.report
@@ -446,4 +450,6 @@ def backorders_fill(*, product_ids: list[int], user=None) -> AllocationReport:
     )
     if not waiting:
         return AllocationReport()
-    return orders_allocate(order_ids=waiting, product_ids=list(product_ids), user=user, preempt=False)
+    return orders_allocate(
+        order_ids=waiting, product_ids=list(product_ids), user=user, preempt=False
+    )

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from bpo_backoffice.db import atomic_with_retry
@@ -193,9 +193,7 @@ def order_release(*, order: Order, user=None, note: str = "") -> Order:
 
 
 def _save_status(order: Order) -> None:
-    order.save(
-        update_fields=["status", "segment", "hold_reason", "hold_from_status", "updated_at"]
-    )
+    order.save(update_fields=["status", "segment", "hold_reason", "hold_from_status", "updated_at"])
 
 
 @atomic_with_retry
@@ -212,8 +210,7 @@ def order_cancel(*, order: Order, reason: str, user=None) -> Order:
     check_transition(order, S.CANCELLED)
     lines = list(order.lines.all())
     levels = {
-        lv.pk: lv
-        for lv in inventory.stock_levels_lock(product_ids=[ln.product_id for ln in lines])
+        lv.pk: lv for lv in inventory.stock_levels_lock(product_ids=[ln.product_id for ln in lines])
     }
     for alloc in Allocation.objects.filter(line__order=order):
         levels[alloc.stock_level_id].allocated -= alloc.quantity
@@ -230,7 +227,11 @@ def order_cancel(*, order: Order, reason: str, user=None) -> Order:
     )
     order.hold_from_status = order.hold_reason = ""
     event = set_status(
-        order, S.CANCELLED, user=user, kind=OrderEvent.Kind.CANCEL, message=reason.strip(),
+        order,
+        S.CANCELLED,
+        user=user,
+        kind=OrderEvent.Kind.CANCEL,
+        message=reason.strip(),
         save=False,
     )
     _save_status(order)
@@ -254,9 +255,7 @@ def order_assign(*, order: Order, agent, user=None) -> Order:
     OrderEvent.objects.create(
         order=order,
         kind=OrderEvent.Kind.ASSIGN,
-        message=(
-            f"Assigned to {agent.get_username()}" if agent else "Unassigned"
-        )
+        message=(f"Assigned to {agent.get_username()}" if agent else "Unassigned")
         + (f" (was {previous.get_username()})." if previous else "."),
         user=user,
     )
@@ -335,3 +334,36 @@ def order_reallocate(*, order: Order, user=None):
             f"Order {order.number} is {order.get_status_display()}: nothing to allocate."
         )
     return orders_allocate(order_ids=[order.pk], user=user)
+
+
+# Statuses someone can take and move forward; on-hold orders wait for a release instead.
+TAKEABLE_STATUSES = (S.NEW, S.READY, S.BACKORDERED, S.PICKING, S.PACKED)
+
+
+@atomic_with_retry
+def order_take_next(*, user, client_ids=None) -> Order | None:
+    """Assign the most urgent unassigned open order of the user's clients to the user.
+
+    On PostgreSQL the candidate row is taken with ``FOR UPDATE SKIP LOCKED``: two agents
+    pressing "take next" at the same moment get two different orders, never the same one.
+    On SQLite the IMMEDIATE transaction already serialises the two requests.
+    """
+    qs = Order.objects.filter(assigned_to__isnull=True, status__in=TAKEABLE_STATUSES)
+    if client_ids is not None:
+        if not client_ids:
+            return None
+        qs = qs.filter(client_id__in=client_ids)
+    if connection.features.has_select_for_update_skip_locked:
+        qs = qs.select_for_update(skip_locked=True)
+    order = qs.order_by("-priority_score", "ship_by", "placed_at", "id").first()
+    if order is None:
+        return None
+    order.assigned_to = user
+    order.save(update_fields=["assigned_to", "updated_at"])
+    OrderEvent.objects.create(
+        order=order,
+        kind=OrderEvent.Kind.ASSIGN,
+        message=f"Taken by {user.get_username()} (next in queue, priority {order.priority_score}).",
+        user=user,
+    )
+    return order

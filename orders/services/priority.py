@@ -76,7 +76,12 @@ def compute_priority(data: PriorityInput, client: Client, now: datetime) -> tupl
             min(math.log10(1 + max(value, 0.0)) / math.log10(1 + VALUE_FULL), 1.0),
             f"order value {value:,.2f}",
         ),
-        ("age", client.weight_age, min(age_hours / AGE_FULL_HOURS, 1.0), f"{_fmt_hours(age_hours)} old"),
+        (
+            "age",
+            client.weight_age,
+            min(age_hours / AGE_FULL_HOURS, 1.0),
+            f"{_fmt_hours(age_hours)} old",
+        ),
         (
             "expedite",
             client.weight_expedite,

@@ -78,6 +78,8 @@ def set_status(
         user=user,
     )
     if save:
-        order.save(update_fields=["status", "segment", "hold_reason", "hold_from_status", "updated_at"])
+        order.save(
+            update_fields=["status", "segment", "hold_reason", "hold_from_status", "updated_at"]
+        )
         event.save()
     return event

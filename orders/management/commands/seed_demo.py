@@ -29,10 +29,70 @@ CLIENTS = [
     ("KIWI", "Kiwi Kids Fashion", "Pacific/Auckland", "NZD"),
 ]
 WAREHOUSES = [("EAST", "East Coast DC"), ("WEST", "West Coast DC"), ("CENT", "Central DC")]
-WORDS = "trail alpine river summit canyon forest harbor meadow glacier prairie coast ridge".split()
-ITEMS = "jacket boots tent backpack lamp mug blanket scarf gloves bottle stove chair".split()
-FIRST = "Ana Ben Chloe Dev Emma Finn Gita Hugo Ines Jon Kai Lea Mo Nia Oli Pia Raj Sue Tom Uma".split()
-LAST = "Smith Meyer Rossi Kowalski Nguyen Garcia Okafor Tanaka Silva Dubois Jensen Novak".split()
+WORDS = [
+    "trail",
+    "alpine",
+    "river",
+    "summit",
+    "canyon",
+    "forest",
+    "harbor",
+    "meadow",
+    "glacier",
+    "prairie",
+    "coast",
+    "ridge",
+]
+ITEMS = [
+    "jacket",
+    "boots",
+    "tent",
+    "backpack",
+    "lamp",
+    "mug",
+    "blanket",
+    "scarf",
+    "gloves",
+    "bottle",
+    "stove",
+    "chair",
+]
+FIRST = [
+    "Ana",
+    "Ben",
+    "Chloe",
+    "Dev",
+    "Emma",
+    "Finn",
+    "Gita",
+    "Hugo",
+    "Ines",
+    "Jon",
+    "Kai",
+    "Lea",
+    "Mo",
+    "Nia",
+    "Oli",
+    "Pia",
+    "Raj",
+    "Sue",
+    "Tom",
+    "Uma",
+]
+LAST = [
+    "Smith",
+    "Meyer",
+    "Rossi",
+    "Kowalski",
+    "Nguyen",
+    "Garcia",
+    "Okafor",
+    "Tanaka",
+    "Silva",
+    "Dubois",
+    "Jensen",
+    "Novak",
+]
 TIERS = ["standard"] * 70 + ["silver"] * 15 + ["gold"] * 10 + ["vip"] * 5
 LEVELS = ["standard"] * 75 + ["expedited"] * 18 + ["overnight"] * 7
 
@@ -52,7 +112,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, orders: int, seed: int, **options):
         if not settings.DEBUG:
-            raise CommandError("seed_demo creates well-known passwords; it refuses to run with DEBUG=0.")
+            raise CommandError(
+                "seed_demo creates well-known passwords; it refuses to run with DEBUG=0."
+            )
         rng = random.Random(seed)
         warehouses = [
             Warehouse.objects.get_or_create(code=code, defaults={"name": name})[0]
@@ -97,7 +159,10 @@ class Command(BaseCommand):
                     qty = rng.randint(20, 300) if rng.random() < 0.8 else 0
                 if qty:
                     inventory.stock_receive(
-                        product=product, warehouse=warehouse, quantity=qty, reference="Opening stock"
+                        product=product,
+                        warehouse=warehouse,
+                        quantity=qty,
+                        reference="Opening stock",
                     )
                 else:
                     StockLevel.objects.get_or_create(
@@ -140,7 +205,9 @@ class Command(BaseCommand):
                 for _ in range(state.choice([1, 1, 2, 2, 3, 4]))
             ]
             # Mostly recent orders, a tail of old ones: some overdue, most on track.
-            placed = now - timedelta(minutes=min(10 + state.expovariate(1 / (60 * 30)), 60 * 24 * 9))
+            placed = now - timedelta(
+                minutes=min(10 + state.expovariate(1 / (60 * 30)), 60 * 24 * 9)
+            )
             order = services.order_create(
                 client=client,
                 number=number,
@@ -169,7 +236,9 @@ class Command(BaseCommand):
 
     def _work_some(self, rng, order_ids) -> None:
         """Move part of the backlog along, so every queue has something in it."""
-        ready = list(Order.objects.filter(pk__in=order_ids, status=Order.Status.READY).order_by("pk"))
+        ready = list(
+            Order.objects.filter(pk__in=order_ids, status=Order.Status.READY).order_by("pk")
+        )
         rng.shuffle(ready)
         for order in ready[: len(ready) // 8]:
             services.order_move(order=order, to_status="picking", note="Demo wave")

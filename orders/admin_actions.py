@@ -1,0 +1,89 @@
+"""One table of order actions, shared by the changelist bulk actions and the order page buttons.
+
+Each action names the service it calls, whether it needs a reason or an agent, and which
+permission it takes; the admin turns every entry into a bulk action and a page button, so a
+rule lives in the service once and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from orders import services
+
+
+@dataclass(frozen=True)
+class OrderAction:
+    name: str
+    label: str
+    verb: str  # for the result message: "Placed on hold: 3 order(s)"
+    call: Callable  # (order, user, form_data) -> anything
+    needs_reason: bool = False
+    needs_agent: bool = False
+    supervisor_only: bool = False
+
+
+ORDER_ACTIONS: dict[str, OrderAction] = {
+    a.name: a
+    for a in [
+        OrderAction(
+            "assign_to_me",
+            "Assign to me",
+            "Assigned to you",
+            lambda o, u, d: services.order_assign(order=o, agent=u, user=u),
+        ),
+        OrderAction(
+            "assign_to_agent",
+            "Assign to an agent…",
+            "Assigned",
+            lambda o, u, d: services.order_assign(order=o, agent=d["agent"], user=u),
+            needs_agent=True,
+        ),
+        OrderAction(
+            "expedite",
+            "Expedite",
+            "Expedited",
+            lambda o, u, d: services.order_expedite(order=o, user=u),
+        ),
+        OrderAction(
+            "hold",
+            "Place on hold…",
+            "Placed on hold",
+            lambda o, u, d: services.order_hold(order=o, reason=d["reason"], user=u),
+            needs_reason=True,
+        ),
+        OrderAction(
+            "release",
+            "Release from hold",
+            "Released",
+            lambda o, u, d: services.order_release(order=o, user=u),
+        ),
+        OrderAction(
+            "reallocate",
+            "Re-run allocation",
+            "Allocation re-run",
+            lambda o, u, d: services.order_reallocate(order=o, user=u),
+        ),
+        OrderAction(
+            "move_to_picking",
+            "Move to picking",
+            "Moved to picking",
+            lambda o, u, d: services.order_move(order=o, to_status="picking", user=u),
+        ),
+        OrderAction(
+            "move_to_packed",
+            "Move to packed",
+            "Moved to packed",
+            lambda o, u, d: services.order_move(order=o, to_status="packed", user=u),
+        ),
+        OrderAction(
+            "cancel",
+            "Cancel…",
+            "Cancelled",
+            lambda o, u, d: services.order_cancel(order=o, reason=d["reason"], user=u),
+            needs_reason=True,
+            supervisor_only=True,
+        ),
+    ]
+}
