@@ -314,6 +314,10 @@ class OrderAdmin(ClientScopedAdmin):
         )
 
     # -- queue plumbing ------------------------------------------------------------------------
+    def changelist_view(self, request, extra_context=None):
+        extra = {"can_take_next": self.has_change_permission(request)}
+        return super().changelist_view(request, {**extra, **(extra_context or {})})
+
     def get_changelist(self, request, **kwargs):
         return OrderChangeList
 
@@ -516,7 +520,7 @@ class OrderAdmin(ClientScopedAdmin):
         buttons = [
             (name, spec.label, spec.needs_reason or spec.needs_agent)
             for name, spec in ORDER_ACTIONS.items()
-            if self._may(request, spec, order) and name != "assign_to_me"
+            if name != "assign_to_me" and spec.applies(order) and self._may(request, spec, order)
         ]
         extra = {
             "order": order,

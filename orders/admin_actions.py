@@ -11,6 +11,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from orders import services
+from orders.exceptions import InvalidOrderStatus
+from orders.models import Order
+from orders.services.status import check_transition
+
+S = Order.Status
+
+
+def _can_move(to_status: str) -> Callable[[Order], bool]:
+    def applies(order: Order) -> bool:
+        try:
+            check_transition(order, to_status)
+        except InvalidOrderStatus:
+            return False
+        return True
+
+    return applies
+
+
+def _always(order: Order) -> bool:
+    return order.is_open
 
 
 @dataclass(frozen=True)
@@ -22,6 +42,9 @@ class OrderAction:
     needs_reason: bool = False
     needs_agent: bool = False
     supervisor_only: bool = False
+    # Whether the order page offers the button for this order's state (bulk actions still
+    # try every selected order and report the ones the state machine refuses).
+    applies: Callable[[Order], bool] = _always
 
 
 ORDER_ACTIONS: dict[str, OrderAction] = {
@@ -45,6 +68,7 @@ ORDER_ACTIONS: dict[str, OrderAction] = {
             "Expedite",
             "Expedited",
             lambda o, u, d: services.order_expedite(order=o, user=u),
+            applies=lambda o: o.is_open and not o.expedite,
         ),
         OrderAction(
             "hold",
@@ -52,30 +76,35 @@ ORDER_ACTIONS: dict[str, OrderAction] = {
             "Placed on hold",
             lambda o, u, d: services.order_hold(order=o, reason=d["reason"], user=u),
             needs_reason=True,
+            applies=_can_move(S.ON_HOLD),
         ),
         OrderAction(
             "release",
             "Release from hold",
             "Released",
             lambda o, u, d: services.order_release(order=o, user=u),
+            applies=lambda o: o.status == S.ON_HOLD,
         ),
         OrderAction(
             "reallocate",
             "Re-run allocation",
             "Allocation re-run",
             lambda o, u, d: services.order_reallocate(order=o, user=u),
+            applies=lambda o: o.status in (S.NEW, S.BACKORDERED, S.READY),
         ),
         OrderAction(
             "move_to_picking",
             "Move to picking",
             "Moved to picking",
             lambda o, u, d: services.order_move(order=o, to_status="picking", user=u),
+            applies=_can_move(S.PICKING),
         ),
         OrderAction(
             "move_to_packed",
             "Move to packed",
             "Moved to packed",
             lambda o, u, d: services.order_move(order=o, to_status="packed", user=u),
+            applies=_can_move(S.PACKED),
         ),
         OrderAction(
             "cancel",
@@ -84,6 +113,7 @@ ORDER_ACTIONS: dict[str, OrderAction] = {
             lambda o, u, d: services.order_cancel(order=o, reason=d["reason"], user=u),
             needs_reason=True,
             supervisor_only=True,
+            applies=_can_move(S.CANCELLED),
         ),
     ]
 }

@@ -2,7 +2,7 @@
 
 from django.dispatch import receiver
 
-from inventory.signals import stock_became_available
+from inventory.signals import product_page_panels, stock_became_available
 
 
 @receiver(stock_became_available, dispatch_uid="orders_fill_backorders")
@@ -13,3 +13,15 @@ def fill_backorders_on_stock(sender, product_ids, **kwargs):
     from orders.services import backorders_fill
 
     backorders_fill(product_ids=list(product_ids), user=kwargs.get("user"))
+
+
+@receiver(product_page_panels, dispatch_uid="orders_waiting_panel")
+def waiting_orders_panel(sender, product, **kwargs):
+    from orders.selectors import orders_waiting_for_product
+
+    return {
+        "id": "waiting-orders",
+        "title": "Orders waiting for this product (in the order they will be served)",
+        "template": "orders/panels/waiting_orders.html",
+        "context": {"lines": orders_waiting_for_product(product.pk)},
+    }
