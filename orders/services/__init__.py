@@ -7,9 +7,14 @@ from orders.services.allocation import (
     orders_allocate_in_priority_order,
     priority_key,
 )
-from orders.services.lifecycle import (
+from orders.services.intake import (
     LineInput,
+    OrderInput,
     compute_ship_by,
+    orders_create_batch,
+    validate_order_input,
+)
+from orders.services.lifecycle import (
     order_add_note,
     order_assign,
     order_cancel,
@@ -28,6 +33,7 @@ __all__ = [
     "TRANSITIONS",
     "AllocationReport",
     "LineInput",
+    "OrderInput",
     "backorders_fill",
     "check_transition",
     "compute_ship_by",
@@ -44,6 +50,8 @@ __all__ = [
     "order_take_next",
     "orders_allocate",
     "orders_allocate_in_priority_order",
+    "orders_create_batch",
     "priorities_refresh",
     "priority_key",
+    "validate_order_input",
 ]

@@ -2,60 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
-from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
+from django.db import connection
 
 from bpo_backoffice.db import atomic_with_retry
 from clients.models import Client
 from inventory import services as inventory
-from inventory.models import Product
 from orders.exceptions import InvalidOrderStatus, OrderValidationError
 from orders.models import Allocation, Customer, Order, OrderEvent, OrderLine
 from orders.services.allocation import backorders_fill, orders_allocate
+from orders.services.intake import LineInput, OrderInput, orders_create_batch
 from orders.services.priority import apply_priority
 from orders.services.status import check_transition, set_status
 
 S = Order.Status
-
-
-@dataclass(frozen=True)
-class LineInput:
-    product: Product
-    quantity: int
-    unit_price: Decimal = Decimal("0")
-
-
-def compute_ship_by(*, client: Client, placed_at: datetime, service_level: str) -> datetime:
-    """The promise when the shop sent none: placed + the client's SLA hours for the level."""
-    return placed_at + timedelta(hours=client.sla_hours(service_level))
-
-
-def _validate(
-    *, client: Client, number: str, lines: list[LineInput], currency: str, service_level: str
-) -> None:
-    if not number or not number.strip():
-        raise OrderValidationError("An order needs an order number.")
-    if not lines:
-        raise OrderValidationError(f"Order {number} has no lines.")
-    if currency != client.currency:
-        raise OrderValidationError(
-            f"Order {number} is in {currency}, but {client.code} trades in {client.currency}."
-        )
-    if service_level not in Order.ServiceLevel.values:
-        raise OrderValidationError(f"'{service_level}' is not a service level.")
-    for line in lines:
-        if line.product.client_id != client.pk:
-            raise OrderValidationError(f"SKU {line.product.sku} is not a product of {client.code}.")
-        if not isinstance(line.quantity, int) or line.quantity <= 0:
-            raise OrderValidationError(
-                f"Quantity for SKU {line.product.sku} must be a whole number above zero."
-            )
-        if line.unit_price is not None and line.unit_price < 0:
-            raise OrderValidationError(f"Price for SKU {line.product.sku} cannot be negative.")
 
 
 @atomic_with_retry
@@ -79,65 +41,30 @@ def order_create(
     note: str = "",
     allocate: bool = True,
 ) -> Order:
-    """Create an order with its lines, promise and priority, then allocate it.
+    """Create one order with its lines, promise and priority, then allocate it.
 
-    The same path serves keyed-in, imported and API orders. Raises
+    A thin wrapper over :func:`orders_create_batch`, the path every order takes. Raises
     :class:`OrderValidationError` (nothing written) for bad data or a duplicate number.
     Locks (via allocation): the stock levels of its products, then the order.
     """
-    currency = currency or client.currency
-    _validate(
-        client=client, number=number, lines=lines, currency=currency, service_level=service_level
-    )
-    if customer is not None and customer.client_id != client.pk:
-        raise OrderValidationError("The customer belongs to another client.")
-    placed_at = placed_at or timezone.now()
-    subtotal = sum((ln.unit_price or Decimal("0")) * ln.quantity for ln in lines)
-    order = Order(
-        client=client,
-        number=number.strip(),
+    data = OrderInput(
+        number=number,
+        lines=list(lines),
         customer=customer,
-        source=source,
         placed_at=placed_at,
         service_level=service_level,
-        ship_by=ship_by
-        or compute_ship_by(client=client, placed_at=placed_at, service_level=service_level),
+        ship_by=ship_by,
         payment_status=payment_status,
         currency=currency,
-        subtotal=subtotal,
         shipping_total=shipping_total,
         tax_total=tax_total,
-        total=subtotal + shipping_total + tax_total,
+        ship_to=ship_to or {},
+        source=source,
         expedite=expedite,
-        **{f"ship_to_{k}": v for k, v in (ship_to or {}).items()},
+        note=note,
     )
-    apply_priority(order, client=client, tier=customer.tier if customer else Customer.Tier.STANDARD)
-    try:
-        with transaction.atomic():
-            order.save()
-    except IntegrityError as exc:
-        raise OrderValidationError(f"Order {number} already exists for {client.code}.") from exc
-    OrderLine.objects.bulk_create(
-        [
-            OrderLine(
-                order=order,
-                line_no=i,
-                product=ln.product,
-                quantity=ln.quantity,
-                unit_price=ln.unit_price or Decimal("0"),
-            )
-            for i, ln in enumerate(lines, start=1)
-        ]
-    )
-    OrderEvent.objects.create(
-        order=order,
-        kind=OrderEvent.Kind.CREATED,
-        to_status=order.status,
-        message=note or f"Created ({order.get_source_display()}).",
-        user=user,
-    )
+    (order,) = orders_create_batch(client=client, inputs=[data], user=user, allocate=allocate)
     if allocate:
-        orders_allocate(order_ids=[order.pk], user=user)
         order.refresh_from_db()
     return order
 
