@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from clients.models import Client
 from inventory.models import Product, StockLevel
@@ -125,6 +128,9 @@ class Order(models.Model):
     hold_reason = models.CharField(max_length=255, blank=True)
     hold_from_status = models.CharField(max_length=12, choices=Status.choices, blank=True)
     delay_reason = models.CharField(max_length=255, blank=True)
+    # Set by a carrier exception or return (fulfillment), cleared on delivery or by an agent;
+    # the "Carrier exceptions" queue lists these orders, delay_reason says what happened.
+    exception_flag = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -141,6 +147,11 @@ class Order(models.Model):
             models.Index(fields=["-priority_score", "id"], name="order_queue_idx"),
             models.Index(fields=["client", "status"], name="order_client_status_idx"),
             models.Index(fields=["client", "segment"], name="order_client_segment_idx"),
+            models.Index(
+                fields=["client", "id"],
+                name="order_exception_idx",
+                condition=Q(exception_flag=True),
+            ),
             models.Index(fields=["ship_by", "id"], name="order_ship_by_idx"),
             models.Index(fields=["assigned_to", "status"], name="order_assignee_idx"),
         ]
@@ -244,6 +255,9 @@ class OrderEvent(models.Model):
         ASSIGN = "assign", "Assignment"
         EXPEDITE = "expedite", "Expedite"
         IMPORT = "import", "Imported"
+        SHIPMENT = "shipment", "Shipment"  # units left with a carrier (partial or complete)
+        EXCEPTION = "exception", "Carrier exception"  # exception or return reported by a carrier
+        RESOLVED = "resolved", "Exception resolved"  # an agent cleared the exception flag
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=12, choices=Kind.choices)
@@ -261,3 +275,70 @@ class OrderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id} {self.kind} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+def _import_upload_path(instance, filename: str) -> str:
+    return f"imports/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.csv"
+
+
+class ImportJob(models.Model):
+    """One uploaded order file: its preview, its import and the report of what happened."""
+
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", "Uploaded"  # stored, nothing checked yet
+        VALIDATING = "validating", "Checking"  # the preview is being computed
+        PREVIEWED = "previewed", "Preview ready"  # counts and errors known, awaiting confirm
+        IMPORTING = "importing", "Importing"  # confirmed, orders being created
+        DONE = "done", "Done"  # finished; see the counts
+        FAILED = "failed", "Failed"  # the file could not be read at all
+        DISCARDED = "discarded", "Discarded"  # the user did not confirm
+
+    class Format(models.TextChoices):
+        AUTO = "auto", "Detect from header"
+        NATIVE = "native", "Native CSV"
+        SHOPIFY = "shopify", "Shopify orders export"
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="import_jobs")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    file = models.FileField(upload_to=_import_upload_path)
+    file_name = models.CharField(max_length=255)
+    file_size = models.PositiveBigIntegerField(default=0)
+    requested_format = models.CharField(max_length=10, choices=Format.choices, default="auto")
+    detected_format = models.CharField(max_length=10, choices=Format.choices, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.UPLOADED)
+    background = models.BooleanField(default=False)
+    message = models.TextField(blank=True)
+
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    # What the preview found (would be created / skipped / rejected) …
+    orders_new = models.PositiveIntegerField(default=0)
+    lines_new = models.PositiveIntegerField(default=0)
+    orders_skipped = models.PositiveIntegerField(default=0)
+    orders_conflict = models.PositiveIntegerField(default=0)
+    orders_rejected = models.PositiveIntegerField(default=0)
+    rows_rejected = models.PositiveIntegerField(default=0)
+    # … and what the confirmed import did.
+    orders_created = models.PositiveIntegerField(default=0)
+    lines_created = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="First problems, for display.")
+    error_report = models.FileField(upload_to="imports/errors/", blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["client", "-created_at"], name="importjob_client_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.client.code}, {self.get_status_display()})"
+
+    @property
+    def progress_percent(self) -> int:
+        if not self.total_rows:
+            return 100 if self.status in (self.Status.DONE, self.Status.PREVIEWED) else 0
+        return min(100, round(100 * self.processed_rows / self.total_rows))

@@ -22,3 +22,15 @@ def fill_backorders() -> int:
     for start in range(0, len(product_ids), 200):
         filled += backorders_fill(product_ids=product_ids[start : start + 200]).units_allocated
     return filled
+
+
+def preview_import(job_id: int) -> None:
+    from orders.services.imports import import_job_preview
+
+    import_job_preview(job_id=job_id)
+
+
+def run_import(job_id: int) -> None:
+    from orders.services.imports import import_job_run
+
+    import_job_run(job_id=job_id)

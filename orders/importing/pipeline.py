@@ -1,0 +1,522 @@
+"""The import itself: stream rows, group them into orders, check each order whole, then create
+the good ones through the order intake service in chunks.
+
+Rules (see the import issue and README):
+- An order is identified by (client, order number). Known and identical → skipped; known but
+  different → a conflict, reported and never overwritten.
+- Never a partial order: one bad row rejects its whole order, with all its rows listed in the
+  rejected-rows report (the original columns plus an ``error`` column, ready to fix and re-upload).
+- The file is read once, streaming; memory holds one chunk of orders plus the set of order
+  numbers seen (to catch an order whose rows are not together).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import BinaryIO, TextIO
+
+from django.db import transaction
+
+from bpo_backoffice.db import atomic_with_retry
+from clients.models import Client
+from inventory.models import Product
+from orders.exceptions import OrderValidationError
+from orders.importing.formats import ORDER_FIELDS, SHOPIFY, SHOPIFY_PAYMENT, HeaderProblem
+from orders.importing.formats import build_layout as _build_layout
+from orders.importing.parsing import (
+    CellError,
+    parse_datetime,
+    parse_money,
+    parse_quantity,
+    service_level_from_shipping_method,
+    strip_apostrophe,
+)
+from orders.importing.reader import CsvSource, FileProblem
+from orders.models import Customer, Order, OrderEvent, OrderLine
+from orders.services.intake import LineInput, OrderInput, orders_create_batch
+
+CHUNK_ORDERS = 1000
+MAX_SHOWN_ERRORS = 500
+
+
+@dataclass
+class RowError:
+    line: int
+    column: str
+    message: str
+    order: str = ""
+
+    def as_dict(self) -> dict:
+        return {
+            "line": self.line,
+            "column": self.column,
+            "message": self.message,
+            "order": self.order,
+        }
+
+
+@dataclass
+class ImportResult:
+    format: str = ""
+    total_rows: int = 0
+    orders_new: int = 0
+    lines_new: int = 0
+    orders_skipped: int = 0
+    orders_conflict: int = 0
+    orders_rejected: int = 0
+    rows_rejected: int = 0
+    orders_created: int = 0
+    lines_created: int = 0
+    skip_reasons: Counter = field(default_factory=Counter)
+    errors: list[RowError] = field(default_factory=list)
+    error_count: int = 0
+
+    def add_error(self, error: RowError) -> None:
+        self.error_count += 1
+        if len(self.errors) < MAX_SHOWN_ERRORS:
+            self.errors.append(error)
+
+    def summary(self, dry_run: bool) -> str:
+        if dry_run:
+            head = f"{self.orders_new} order(s) with {self.lines_new} line(s) would be created"
+        else:
+            head = f"{self.orders_created} order(s) with {self.lines_created} line(s) created"
+        parts = [head]
+        if self.orders_skipped:
+            reasons = ", ".join(f"{n} {r}" for r, n in self.skip_reasons.most_common())
+            parts.append(f"{self.orders_skipped} skipped ({reasons})")
+        if self.orders_conflict:
+            parts.append(f"{self.orders_conflict} conflict(s) with existing orders")
+        if self.orders_rejected:
+            parts.append(f"{self.orders_rejected} order(s) rejected ({self.rows_rejected} row(s))")
+        return "; ".join(parts) + "."
+
+
+@dataclass
+class _Draft:
+    number: str
+    rows: list[tuple[int, list[str]]]
+    errors: list[RowError] = field(default_factory=list)
+    data: OrderInput | None = None
+    email: str = ""
+    customer_name: str = ""
+    customer_ref: str = ""
+    tier: str = ""
+    cancelled: bool = False
+    fulfilled: bool = False
+
+    @property
+    def fingerprint(self) -> tuple:
+        assert self.data is not None
+        return tuple(sorted((ln.product.sku, ln.quantity, ln.unit_price) for ln in self.data.lines))
+
+
+class OrderFileImport:
+    """Read one order file for one client; ``dry_run`` computes the preview and writes nothing."""
+
+    def __init__(
+        self,
+        *,
+        client: Client,
+        binary: BinaryIO,
+        user=None,
+        file_name: str = "upload.csv",
+        requested_format: str = "auto",
+        dry_run: bool = True,
+        rejects: TextIO | None = None,
+        progress: Callable[[ImportResult, int], None] | None = None,
+        chunk_orders: int = CHUNK_ORDERS,
+    ) -> None:
+        self.client = client
+        self.binary = binary
+        self.user = user
+        self.file_name = file_name
+        self.requested_format = requested_format
+        self.dry_run = dry_run
+        self.rejects = csv.writer(rejects) if rejects is not None else None
+        self.progress = progress
+        self.chunk_orders = chunk_orders
+        self.result = ImportResult()
+        self._products: dict[str, Product] = {}
+        self._seen: dict[str, int] = {}
+
+    # -- entry point ---------------------------------------------------------------------------
+    def run(self) -> ImportResult:
+        """Raises :class:`FileProblem` when the file as a whole cannot be used."""
+        source = CsvSource(self.binary)
+        try:
+            self.layout = _build_layout(source.header, source.raw_header, self.requested_format)
+        except HeaderProblem as exc:
+            raise FileProblem(str(exc)) from exc
+        self.result.format = self.layout.format
+        self.decimal_comma = source.delimiter == ";"
+        if self.rejects is not None:
+            self.rejects.writerow([*source.raw_header, "error"])
+        self._products = {
+            p.sku: p
+            for p in Product.objects.filter(client=self.client).only(
+                "id", "sku", "client_id", "active"
+            )
+        }
+        pending: list[_Draft] = []
+        current: _Draft | None = None
+        last_line = 0
+        for line_no, values in source:
+            last_line = line_no
+            self.result.total_rows += 1
+            number = self.layout.get(values, "order_number")
+            if current is not None and number and number == current.number:
+                current.rows.append((line_no, values))
+                continue
+            if current is not None:
+                pending.append(self._finish(current))
+            current = _Draft(number=number, rows=[(line_no, values)])
+            if len(pending) >= self.chunk_orders:
+                self._flush(pending, last_line)
+                pending = []
+        if current is not None:
+            pending.append(self._finish(current))
+        self._flush(pending, last_line)
+        return self.result
+
+    # -- one order: rows -> OrderInput or errors -----------------------------------------------
+    def _finish(self, draft: _Draft) -> _Draft:
+        number = draft.number
+        first_line = draft.rows[0][0]
+        col = self.layout.columns
+        if not number:
+            draft.errors.append(
+                RowError(
+                    first_line,
+                    col.get("order_number", "order_number"),
+                    "The order number is missing.",
+                )
+            )
+            return draft
+        if number in self._seen:
+            draft.errors.append(
+                RowError(
+                    first_line,
+                    col["order_number"],
+                    f"Rows of order {number} must be together; it already appeared at line "
+                    f"{self._seen[number]}.",
+                    number,
+                )
+            )
+            return draft
+        self._seen[number] = first_line
+        get = self.layout.get
+        order_values: dict[str, tuple[int, str]] = {}
+        for line_no, values in draft.rows:
+            for name in ORDER_FIELDS:
+                if name not in order_values:
+                    value = get(values, name)
+                    if value:
+                        order_values[name] = (line_no, value)
+
+        def value_of(name: str) -> tuple[int, str]:
+            return order_values.get(name, (first_line, ""))
+
+        def error(line: int, name: str, message: str) -> None:
+            draft.errors.append(RowError(line, col.get(name, name), message, number))
+
+        client = self.client
+        shopify = self.layout.format == SHOPIFY
+        line, client_code = value_of("client")
+        if client_code and client_code.upper() != client.code:
+            error(
+                line,
+                "client",
+                f"This order belongs to client {client_code}, not {client.code}: import it there.",
+            )
+        line, placed_text = value_of("placed_at")
+        placed_at = None
+        if not placed_text:
+            error(line, "placed_at", "The order date is missing.")
+        else:
+            try:
+                placed_at = parse_datetime(placed_text, client.timezone)
+            except CellError as exc:
+                error(line, "placed_at", str(exc))
+        line, ship_by_text = value_of("ship_by")
+        ship_by = None
+        if ship_by_text:
+            try:
+                ship_by = parse_datetime(ship_by_text, client.timezone)
+            except CellError as exc:
+                error(line, "ship_by", str(exc))
+        line, currency = value_of("currency")
+        currency = currency.upper()
+        if currency and currency != client.currency:
+            error(
+                line,
+                "currency",
+                f"The order is in {currency}, but {client.code} trades in {client.currency}.",
+            )
+        if shopify:
+            service_level = service_level_from_shipping_method(value_of("shipping_method")[1])
+            line, status_text = value_of("payment_status")
+            payment = SHOPIFY_PAYMENT.get(status_text.lower()) if status_text else "pending"
+            if payment is None:
+                error(line, "payment_status", f"Unknown financial status '{status_text}'.")
+            draft.cancelled = bool(value_of("cancelled_at")[1])
+        else:
+            line, level = value_of("service_level")
+            service_level = level.lower() or "standard"
+            if service_level not in Order.ServiceLevel.values:
+                error(line, "service_level", f"'{level}' is not standard, expedited or overnight.")
+            line, status_text = value_of("payment_status")
+            payment = status_text.lower() or "paid"
+            if payment not in Order.PaymentStatus.values:
+                error(line, "payment_status", f"'{status_text}' is not a payment status.")
+        money = {}
+        for name in ("shipping_total", "tax_total"):
+            line, text = value_of(name)
+            try:
+                money[name] = parse_money(text, decimal_comma=self.decimal_comma)
+            except CellError as exc:
+                error(line, name, str(exc))
+        lines: list[LineInput] = []
+        unfulfilled_seen = False
+        for line_no, values in draft.rows:
+            if shopify and get(values, "line_fulfillment_status").lower() == "fulfilled":
+                continue  # shipped by the shop already: nothing for us to do for this line
+            unfulfilled_seen = True
+            sku = get(values, "sku")
+            product = self._products.get(sku) if sku else None
+            if not sku:
+                error(line_no, "sku", "The SKU is missing.")
+            elif product is None:
+                error(line_no, "sku", f"Unknown SKU '{sku}' for {client.code}.")
+            elif not product.active:
+                error(line_no, "sku", f"SKU '{sku}' is inactive for {client.code}.")
+            try:
+                quantity = parse_quantity(get(values, "quantity"))
+            except CellError as exc:
+                error(line_no, "quantity", str(exc))
+                quantity = None
+            try:
+                price = parse_money(get(values, "unit_price"), decimal_comma=self.decimal_comma)
+            except CellError as exc:
+                error(line_no, "unit_price", str(exc))
+                price = None
+            if product is not None and quantity is not None and price is not None:
+                lines.append(LineInput(product=product, quantity=quantity, unit_price=price))
+        if shopify and not unfulfilled_seen:
+            draft.fulfilled = True
+        if draft.errors or draft.fulfilled:
+            return draft
+        email = value_of("customer_email")[1].lower()
+        draft.email = email
+        draft.customer_name = (
+            value_of("customer_name")[1] or value_of("ship_to_name")[1] or email or "Guest customer"
+        )[:200]
+        draft.customer_ref = value_of("customer_id")[1][:100]
+        tier = value_of("customer_tier")[1].lower()
+        if tier and tier not in Customer.Tier.values:
+            error(
+                value_of("customer_tier")[0], "customer_tier", f"'{tier}' is not a customer tier."
+            )
+            return draft
+        draft.tier = tier or Customer.Tier.STANDARD
+        ship_to = {
+            key: strip_apostrophe(value_of(f"ship_to_{key}")[1])
+            for key in ("name", "address1", "address2", "city", "postcode", "region", "phone")
+        }
+        country = value_of("ship_to_country")[1].upper()
+        ship_to["country"] = country if len(country) == 2 else ""
+        for key, limit in (
+            ("name", 200),
+            ("address1", 255),
+            ("address2", 255),
+            ("city", 100),
+            ("postcode", 20),
+            ("region", 100),
+            ("phone", 50),
+        ):
+            ship_to[key] = ship_to[key][:limit]
+        draft.data = OrderInput(
+            number=number,
+            lines=lines,
+            placed_at=placed_at,
+            service_level=service_level,
+            ship_by=ship_by,
+            payment_status=payment,
+            currency=client.currency,
+            shipping_total=money.get("shipping_total", Decimal("0")),
+            tax_total=money.get("tax_total", Decimal("0")),
+            ship_to=ship_to,
+            source=Order.Source.SHOPIFY if shopify else Order.Source.CSV,
+            note=f"Imported from {self.file_name}"
+            + (f" by {self.user.get_username()}" if self.user else "")
+            + ".",
+        )
+        return draft
+
+    # -- a chunk of orders: compare with what exists, then create --------------------------------
+    def _flush(self, drafts: list[_Draft], last_line: int) -> None:
+        if drafts:
+            good = self._triage(drafts)
+            if good and not self.dry_run:
+                self._create(good)
+        if self.progress is not None:
+            self.progress(self.result, last_line)
+
+    def _reject(self, draft: _Draft, reason_for_others: str | None = None) -> None:
+        result = self.result
+        result.orders_rejected += 1
+        result.rows_rejected += len(draft.rows)
+        for err in draft.errors:
+            result.add_error(err)
+        own: dict[int, list[str]] = {}
+        for err in draft.errors:
+            own.setdefault(err.line, []).append(f"{err.column}: {err.message}")
+        first = draft.errors[0] if draft.errors else None
+        for line_no, values in draft.rows:
+            if self.rejects is None:
+                continue
+            if line_no in own:
+                message = "; ".join(own[line_no])
+            else:
+                message = reason_for_others or (
+                    f"Order {draft.number} rejected because of line {first.line}: {first.message}"
+                    if first
+                    else "Order rejected."
+                )
+            self.rejects.writerow([*values, message])
+
+    def _conflict(self, draft: _Draft, message: str) -> None:
+        self.result.orders_conflict += 1
+        line = draft.rows[0][0]
+        self.result.add_error(
+            RowError(line, self.layout.columns["order_number"], message, draft.number)
+        )
+        if self.rejects is not None:
+            for _, values in draft.rows:
+                self.rejects.writerow([*values, message])
+
+    def _triage(self, drafts: list[_Draft]) -> list[_Draft]:
+        result = self.result
+        numbers = [d.number for d in drafts if d.data is not None or d.cancelled]
+        existing: dict[str, tuple[str, list]] = {}
+        if numbers:
+            rows = Order.objects.filter(client=self.client, number__in=numbers).values_list(
+                "id", "number", "status"
+            )
+            ids = {}
+            for pk, number, status in rows:
+                existing[number] = (status, [])
+                ids[pk] = number
+            if ids:
+                for order_id, sku, qty, price in OrderLine.objects.filter(
+                    order_id__in=list(ids)
+                ).values_list("order_id", "product__sku", "quantity", "unit_price"):
+                    existing[ids[order_id]][1].append((sku, qty, price))
+        good: list[_Draft] = []
+        for draft in drafts:
+            if draft.errors:
+                self._reject(draft)
+                continue
+            if draft.fulfilled:
+                result.orders_skipped += 1
+                result.skip_reasons["already fulfilled in the shop"] += 1
+                continue
+            known = existing.get(draft.number)
+            if draft.cancelled:
+                if known and known[0] not in ("cancelled",):
+                    self._conflict(
+                        draft,
+                        f"Order {draft.number} is cancelled in the shop file but is "
+                        f"{known[0]} here: cancel it in the back-office if that is right.",
+                    )
+                else:
+                    result.orders_skipped += 1
+                    result.skip_reasons["cancelled in the shop"] += 1
+                continue
+            if known is not None:
+                if tuple(sorted(known[1])) == draft.fingerprint:
+                    result.orders_skipped += 1
+                    result.skip_reasons["already imported"] += 1
+                else:
+                    self._conflict(
+                        draft,
+                        f"Order {draft.number} was imported before with different lines; it "
+                        "was not changed. Correct it in the back-office or use a new number.",
+                    )
+                continue
+            result.orders_new += 1
+            result.lines_new += len(draft.data.lines)
+            good.append(draft)
+        return good
+
+    def _create(self, drafts: list[_Draft]) -> None:
+        try:
+            created = self._create_chunk(drafts)
+        except OrderValidationError:
+            # Someone created one of these orders meanwhile: go one by one so that only the
+            # clashing order is reported and the rest still come in.
+            created = []
+            for draft in drafts:
+                try:
+                    created += self._create_chunk([draft])
+                except OrderValidationError as exc:
+                    self.result.orders_new -= 1
+                    self.result.lines_new -= len(draft.data.lines)
+                    self._conflict(draft, str(exc))
+        self.result.orders_created += len(created)
+        self.result.lines_created += sum(len(d.data.lines) for d in created)
+
+    @atomic_with_retry
+    def _create_chunk(self, drafts: list[_Draft]) -> list[_Draft]:
+        customers = self._customers(drafts)
+        for draft in drafts:
+            draft.data.customer = customers[id(draft)]
+        orders_create_batch(
+            client=self.client,
+            inputs=[d.data for d in drafts],
+            user=self.user,
+            event_kind=OrderEvent.Kind.IMPORT,
+        )
+        return drafts
+
+    def _customers(self, drafts: list[_Draft]) -> dict[int, Customer]:
+        """Match customers by the shop's id, then e-mail; create the rest (in this transaction)."""
+        client = self.client
+        refs = {d.customer_ref for d in drafts if d.customer_ref}
+        emails = {d.email for d in drafts if d.email}
+        by_ref = (
+            {c.external_id: c for c in Customer.objects.filter(client=client, external_id__in=refs)}
+            if refs
+            else {}
+        )
+        by_email: dict[str, Customer] = {}
+        if emails:
+            for c in Customer.objects.filter(client=client, email__in=emails).order_by("id"):
+                by_email.setdefault(c.email, c)
+        new: list[Customer] = []
+        chosen: dict[int, Customer] = {}
+        for draft in drafts:
+            customer = by_ref.get(draft.customer_ref) if draft.customer_ref else None
+            customer = customer or (by_email.get(draft.email) if draft.email else None)
+            if customer is None:
+                customer = Customer(
+                    client=client,
+                    external_id=draft.customer_ref,
+                    email=draft.email,
+                    name=draft.customer_name,
+                    tier=draft.tier,
+                )
+                new.append(customer)
+                if draft.email:
+                    by_email[draft.email] = customer
+                if draft.customer_ref:
+                    by_ref[draft.customer_ref] = customer
+            chosen[id(draft)] = customer
+        if new:
+            with transaction.atomic():
+                Customer.objects.bulk_create(new, batch_size=1000)
+        return chosen
