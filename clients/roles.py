@@ -22,6 +22,10 @@ _AGENT_PERMS: dict[str, list[str]] = {
     "orders.order": ["view", "add", "change"],
     "orders.orderline": ["view"],
     "orders.orderevent": ["view", "add"],
+    "fulfillment.pickwave": ["view", "add", "pack_orders"],
+    "fulfillment.shipment": ["view", "add"],
+    "fulfillment.shipmentline": ["view"],
+    "fulfillment.trackingevent": ["view"],
 }
 
 _SUPERVISOR_EXTRA: dict[str, list[str]] = {
@@ -30,6 +34,11 @@ _SUPERVISOR_EXTRA: dict[str, list[str]] = {
     "inventory.stocklevel": ["view", "receive_stock", "adjust_stock", "transfer_stock"],
     "inventory.stockmovement": ["view"],
     "orders.order": ["view", "add", "change", "cancel_order", "import_orders"],
+    "orders.importjob": ["view", "add"],
+    "fulfillment.carrier": ["view", "add", "change"],
+    "fulfillment.carrierservice": ["view", "add", "change"],
+    "fulfillment.servicelevelrule": ["view", "add", "change"],
+    "fulfillment.trackingevent": ["view", "upload_tracking"],
 }
 
 

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import csv
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
-from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from import_export.admin import ExportMixin
+from import_export.formats.base_formats import CSV, XLSX
 
 from bpo_backoffice.paginator import BoundedCountPaginator
 from clients.scoping import (
@@ -24,7 +35,18 @@ from clients.scoping import (
 from orders import selectors, services
 from orders.admin_actions import ORDER_ACTIONS, OrderAction
 from orders.exceptions import OrderError
-from orders.models import CLOSED_STATUSES, Customer, Order, OrderLine
+from orders.forms import ImportUploadForm
+from orders.importing.formats import NATIVE_COLUMNS
+from orders.models import CLOSED_STATUSES, Customer, ImportJob, Order, OrderLine
+from orders.resources import OrderExportResource
+from orders.services.imports import (
+    BACKGROUND_ROWS,
+    can_import,
+    import_job_confirm,
+    import_job_create,
+    import_job_discard,
+)
+from orders.signals import order_page_panels
 
 User = get_user_model()
 
@@ -104,6 +126,7 @@ class WorkQueueFilter(admin.SimpleListFilter):
             ("backordered", "Backordered"),
             ("on_hold", "On hold"),
             ("expedited", "Expedited"),
+            ("exceptions", "Carrier exceptions"),
             ("closed", "Closed"),
             ("all", "Everything"),
         )
@@ -142,6 +165,8 @@ class WorkQueueFilter(admin.SimpleListFilter):
             return queryset.filter(status=Order.Status.ON_HOLD)
         if value == "expedited":
             return open_qs.filter(expedite=True)
+        if value == "exceptions":
+            return queryset.filter(exception_flag=True)
         return open_qs
 
 
@@ -185,10 +210,12 @@ class ActionForm(forms.Form):
 
 
 @admin.register(Order)
-class OrderAdmin(ClientScopedAdmin):
+class OrderAdmin(ExportMixin, ClientScopedAdmin):
     change_list_template = "admin/orders/order/change_list.html"
     change_form_template = "admin/orders/order/change_form.html"
     paginator = BoundedCountPaginator
+    resource_classes = [OrderExportResource]
+    export_formats = [CSV, XLSX]
     list_per_page = 50
     list_display = (
         "number",
@@ -370,6 +397,8 @@ class OrderAdmin(ClientScopedAdmin):
         return request.user.has_perm("orders.cancel_order")
 
     def _may(self, request, action: OrderAction, order: Order | None = None) -> bool:
+        if action.permission and not request.user.has_perm(action.permission):
+            return False
         if action.supervisor_only:
             if not self.has_cancel_permission(request):
                 return False
@@ -443,6 +472,10 @@ class OrderAdmin(ClientScopedAdmin):
 
     def _bulk(self, request, queryset, name: str):
         action = ORDER_ACTIONS[name]
+        if action.redirect_to:  # a higher app's page does this step (see admin_actions)
+            ids = queryset.order_by("-priority_score", "id").values_list("pk", flat=True)[:500]
+            url = reverse(action.redirect_to) + "?ids=" + ",".join(map(str, ids))
+            return HttpResponseRedirect(url)
         orders = list(
             queryset.select_related("client", "customer").order_by("-priority_score", "id")[:1000]
         )
@@ -495,6 +528,8 @@ class OrderAdmin(ClientScopedAdmin):
         if not self._may(request, spec, order):
             raise PermissionDenied
         change_url = reverse("admin:orders_order_change", args=[order.pk])
+        if spec.redirect_to:
+            return HttpResponseRedirect(f"{reverse(spec.redirect_to)}?ids={order.pk}")
         agents = agents_for_clients([order.client_id])
         form = ActionForm(request.POST or None, action=spec, agents=agents)
         needs_form = spec.needs_reason or spec.needs_agent
@@ -518,7 +553,7 @@ class OrderAdmin(ClientScopedAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         order = self.get_object(request, object_id)
         buttons = [
-            (name, spec.label, spec.needs_reason or spec.needs_agent)
+            (name, spec.label, spec.needs_reason or spec.needs_agent or bool(spec.redirect_to))
             for name, spec in ORDER_ACTIONS.items()
             if name != "assign_to_me" and spec.applies(order) and self._may(request, spec, order)
         ]
@@ -531,6 +566,14 @@ class OrderAdmin(ClientScopedAdmin):
             "timeline": selectors.order_timeline(order),
             "buttons": buttons,
             "show_delete": False,
+            # Higher apps (fulfillment: waves, shipments, tracking) add their panels.
+            "panels": [
+                panel
+                for _receiver, panel in order_page_panels.send(
+                    sender=Order, order=order, request=request
+                )
+                if panel
+            ],
         }
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
@@ -545,3 +588,194 @@ class OrderAdmin(ClientScopedAdmin):
             except (Order.DoesNotExist, ValidationError, ValueError):
                 raise Http404("No such order.") from None
         return cache[object_id]
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(ClientScopedAdmin):
+    """Order imports: upload → preview → confirm, with progress for big files."""
+
+    change_form_template = "admin/orders/importjob/job.html"
+    list_display = (
+        "created_at",
+        "file_name",
+        "client",
+        "user",
+        "status",
+        "total_rows",
+        "orders_created",
+        "orders_skipped",
+        "orders_conflict",
+        "orders_rejected",
+    )
+    list_filter = ("status", ClientListFilter)
+    list_select_related = ("client", "user")
+    search_fields = ("file_name",)
+    paginator = BoundedCountPaginator
+
+    def has_module_permission(self, request):
+        return request.user.has_perm("orders.import_orders")
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("orders.import_orders") and self._in_scope(request, obj)
+
+    def has_add_permission(self, request):
+        return request.user.has_perm("orders.import_orders")
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("upload/", view(self.upload_view), name="orders_importjob_upload"),
+            path("template.csv", view(self.template_view), name="orders_importjob_template"),
+            path("<int:job_id>/status/", view(self.status_view), name="orders_importjob_status"),
+            path("<int:job_id>/confirm/", view(self.confirm_view), name="orders_importjob_confirm"),
+            path("<int:job_id>/discard/", view(self.discard_view), name="orders_importjob_discard"),
+            path(
+                "<int:job_id>/rejected.csv",
+                view(self.rejected_view),
+                name="orders_importjob_rejected",
+            ),
+            *super().get_urls(),
+        ]
+
+    def add_view(self, request, form_url="", extra_context=None):
+        return HttpResponseRedirect(reverse("admin:orders_importjob_upload"))
+
+    def _job(self, request, job_id) -> ImportJob:
+        job = self.get_object(request, str(job_id))  # scoped: 404 for another client's job
+        if not self.has_view_permission(request, job):
+            raise PermissionDenied
+        return job
+
+    def upload_view(self, request):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = ImportUploadForm(request.POST or None, request.FILES or None, user=request.user)
+        if request.method == "POST" and form.is_valid():
+            try:
+                job = import_job_create(
+                    client=form.cleaned_data["client"],
+                    user=request.user,
+                    upload=form.cleaned_data["file"],
+                    requested_format=form.cleaned_data["file_format"],
+                )
+            except OrderError as exc:
+                form.add_error(None, str(exc))
+            else:
+                return HttpResponseRedirect(reverse("admin:orders_importjob_change", args=[job.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Import orders",
+            "form": form,
+            "opts": self.model._meta,
+            "columns": NATIVE_COLUMNS,
+            "threshold": BACKGROUND_ROWS,
+        }
+        return TemplateResponse(request, "admin/orders/importjob/upload.html", context)
+
+    def template_view(self, request):
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="orders-template.csv"'
+        writer = csv.writer(response)
+        writer.writerow([name for name, _, _ in NATIVE_COLUMNS])
+        example = {
+            "order_number": "10001",
+            "placed_at": "2024-03-05 14:12:44 -0500",
+            "sku": "SKU-1",
+            "quantity": "2",
+            "unit_price": "19.99",
+            "customer_email": "jane@example.com",
+            "customer_name": "Jane Doe",
+            "service_level": "standard",
+            "ship_to_name": "Jane Doe",
+            "ship_to_address1": "1 Main St",
+            "ship_to_city": "Boston",
+            "ship_to_postcode": "02134",
+            "ship_to_country": "US",
+        }
+        writer.writerow([example.get(name, "") for name, _, _ in NATIVE_COLUMNS])
+        second = {"order_number": "10001", "sku": "SKU-2", "quantity": "1", "unit_price": "5.00"}
+        writer.writerow([second.get(name, "") for name, _, _ in NATIVE_COLUMNS])
+        return response
+
+    def status_view(self, request, job_id):
+        job = self._job(request, job_id)
+        return JsonResponse(
+            {
+                "status": job.status,
+                "status_display": job.get_status_display(),
+                "total_rows": job.total_rows,
+                "processed_rows": job.processed_rows,
+                "percent": job.progress_percent,
+                "orders_new": job.orders_new,
+                "orders_created": job.orders_created,
+                "orders_rejected": job.orders_rejected,
+                "orders_conflict": job.orders_conflict,
+                "orders_skipped": job.orders_skipped,
+                "rows_rejected": job.rows_rejected,
+                "message": job.message,
+                "finished": job.status
+                in (
+                    ImportJob.Status.PREVIEWED,
+                    ImportJob.Status.DONE,
+                    ImportJob.Status.FAILED,
+                    ImportJob.Status.DISCARDED,
+                ),
+            }
+        )
+
+    def confirm_view(self, request, job_id):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        job = self._job(request, job_id)
+        try:
+            job = import_job_confirm(job=job, user=request.user)
+        except OrderError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            if job.status == ImportJob.Status.DONE:
+                self.message_user(request, job.message, messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:orders_importjob_change", args=[job.pk]))
+
+    def discard_view(self, request, job_id):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        job = self._job(request, job_id)
+        try:
+            import_job_discard(job=job, user=request.user)
+        except OrderError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:orders_importjob_changelist"))
+
+    def rejected_view(self, request, job_id):
+        job = self._job(request, job_id)
+        if not job.error_report:
+            raise Http404("This import has no rejected rows.")
+        stem = job.file_name.rsplit(".", 1)[0]
+        return FileResponse(
+            job.error_report.open("rb"),
+            as_attachment=True,
+            filename=f"{stem}-rejected.csv",
+            content_type="text/csv",
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        job = self._job(request, object_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Import {job.file_name}",
+            "job": job,
+            "opts": self.model._meta,
+            "running": job.status
+            in (ImportJob.Status.UPLOADED, ImportJob.Status.VALIDATING, ImportJob.Status.IMPORTING),
+            "can_confirm": job.status == ImportJob.Status.PREVIEWED
+            and (job.orders_new > 0)
+            and can_import(request.user, job.client),
+            "queue_url": reverse("admin:orders_order_changelist") + f"?client={job.client_id}",
+        }
+        return TemplateResponse(request, self.change_form_template, context)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -35,10 +36,15 @@ class Command(BaseCommand):
         path = Path(file)
         if not path.is_file():
             raise CommandError(f"No such file: {file}")
-        rejects_fh = open(rejects, "w", encoding="utf-8", newline="") if rejects else None
         started = time.perf_counter()
-        try:
-            with path.open("rb") as fh:
+        with contextlib.ExitStack() as stack:
+            rejects_fh = (
+                stack.enter_context(open(rejects, "w", encoding="utf-8", newline=""))
+                if rejects
+                else None
+            )
+            fh = stack.enter_context(path.open("rb"))
+            try:
                 result = OrderFileImport(
                     client=target,
                     binary=fh,
@@ -48,14 +54,13 @@ class Command(BaseCommand):
                     rejects=rejects_fh,
                     chunk_orders=chunk,
                 ).run()
-        except FileProblem as exc:
-            self.stderr.write(f"{path.name}: {exc}")
-            sys.exit(2)
-        finally:
-            if rejects_fh:
-                rejects_fh.close()
+            except FileProblem as exc:
+                self.stderr.write(f"{path.name}: {exc}")
+                sys.exit(2)
         elapsed = time.perf_counter() - started
-        self.stdout.write(f"{path.name} ({result.format}, {result.total_rows} rows, {elapsed:.1f}s)")
+        self.stdout.write(
+            f"{path.name} ({result.format}, {result.total_rows} rows, {elapsed:.1f}s)"
+        )
         self.stdout.write(("Dry run: " if dry_run else "") + result.summary(dry_run))
         for error in result.errors[:50]:
             self.stdout.write(f"  line {error.line}, {error.column}: {error.message}")
