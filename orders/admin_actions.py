@@ -38,13 +38,17 @@ class OrderAction:
     name: str
     label: str
     verb: str  # for the result message: "Placed on hold: 3 order(s)"
-    call: Callable  # (order, user, form_data) -> anything
+    call: Callable | None  # (order, user, form_data) -> anything; None with redirect_to
     needs_reason: bool = False
     needs_agent: bool = False
     supervisor_only: bool = False
     # Whether the order page offers the button for this order's state (bulk actions still
     # try every selected order and report the ones the state machine refuses).
     applies: Callable[[Order], bool] = _always
+    # A page of a higher app that does the work (a form with several fields per order): the
+    # admin redirects there with ``?ids=<pk>,<pk>…`` instead of calling ``call``.
+    redirect_to: str | None = None  # URL name, e.g. "admin:fulfillment_shipment_ship"
+    permission: str | None = None  # a model permission the user needs, e.g. "app.add_model"
 
 
 ORDER_ACTIONS: dict[str, OrderAction] = {
@@ -117,3 +121,13 @@ ORDER_ACTIONS: dict[str, OrderAction] = {
         ),
     ]
 }
+
+
+def register_order_action(action: OrderAction) -> None:
+    """Add an action to the order changelist and order page from a higher app.
+
+    Higher apps (fulfillment: waves, packing, shipping) call this from their ``admin.py``, so
+    orders offers their steps without importing them. Registering the same name again
+    replaces the earlier entry (module reloads in tests stay harmless).
+    """
+    ORDER_ACTIONS[action.name] = action

@@ -22,6 +22,7 @@ from inventory.models import Product, StockLevel, Warehouse
 from orders import services
 from orders.models import Customer, Order
 from orders.services import LineInput
+from orders.signals import demo_data_seeded
 
 CLIENTS = [
     ("ACME", "Acme Outdoor Gear", "America/New_York", "USD"),
@@ -129,6 +130,10 @@ class Command(BaseCommand):
             customers = self._customers(client, rng)
             created_orders += self._orders(client, rng, products, customers, orders)
         self._users()
+        # Higher apps (fulfillment: carriers, waves, shipments) add theirs on top of the backlog.
+        for _receiver, summary in demo_data_seeded.send(sender=Command, rng=rng):
+            if summary:
+                self.stdout.write(str(summary))
         self.stdout.write(self.style.SUCCESS(f"Demo data ready ({created_orders} new orders)."))
         self.stdout.write("Log in at http://127.0.0.1:8000/admin/ as:")
         self.stdout.write("  admin / admin            superuser, all clients")

@@ -1,0 +1,826 @@
+"""Fulfillment in the admin: carriers, pick waves, shipping, tracking events and uploads.
+
+Thin: every page collects input and calls ``fulfillment.services``; scoping is the shared
+``ClientScopedAdmin``. The order changelist and order page get their pick/pack/ship actions
+through ``orders.admin_actions.register_order_action`` (orders never imports this app).
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import (
+    Http404,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from bpo_backoffice.paginator import BoundedCountPaginator
+from clients.scoping import (
+    ClientListFilter,
+    ClientScopedAdmin,
+    client_ids_for,
+    scope_queryset,
+)
+from fulfillment import selectors, services
+from fulfillment.exceptions import FulfillmentError
+from fulfillment.forms import ShipOrderForm, TrackingUploadForm, WaveCreateForm
+from fulfillment.models import (
+    Carrier,
+    CarrierService,
+    PickWave,
+    ServiceLevelRule,
+    Shipment,
+    ShipmentLine,
+    TrackingEvent,
+    TrackingStatus,
+)
+from fulfillment.pdf import paper_from, render_pdf
+from fulfillment.tracking_input import read_tracking_csv
+from inventory.exceptions import InventoryError
+from inventory.models import Warehouse
+from orders import services as order_services
+from orders.admin_actions import OrderAction, register_order_action
+from orders.exceptions import OrderError
+from orders.models import Order
+
+S = Order.Status
+DOMAIN_ERRORS = (FulfillmentError, OrderError, InventoryError)
+MAX_IDS = 500
+
+
+def parse_ids(value: str | None, limit: int = MAX_IDS) -> list[int]:
+    """``"3,1,2"`` → ``[3, 1, 2]`` (order kept, duplicates and junk dropped, at most limit)."""
+    ids: list[int] = []
+    for part in (value or "").split(","):
+        part = part.strip()
+        if part.isdigit() and int(part) not in ids:
+            ids.append(int(part))
+    return ids[:limit]
+
+
+def pdf_response(content: bytes, filename: str) -> HttpResponse:
+    response = HttpResponse(content, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{filename}"'
+    return response
+
+
+def tracking_link(shipment: Shipment) -> str:
+    return format_html(
+        '<a href="{}" target="_blank" rel="noopener noreferrer" class="bpo-tracking">{}</a>',
+        shipment.tracking_url,
+        shipment.tracking_number,
+    )
+
+
+# -- carriers -----------------------------------------------------------------------------------
+class CarrierServiceInline(admin.TabularInline):
+    model = CarrierService
+    extra = 0
+    fields = ("code", "name", "transit_days", "price", "active")
+
+
+@admin.register(Carrier)
+class CarrierAdmin(admin.ModelAdmin):
+    """Carriers are shared configuration: supervisors and admins (model permissions) only."""
+
+    list_display = ("name", "code", "active", "services_display", "webhook_url")
+    list_filter = ("active",)
+    search_fields = ("=code", "name")
+    inlines = [CarrierServiceInline]
+    readonly_fields = ("webhook_url",)
+    fields = ("name", "code", "tracking_url_template", "active", "webhook_secret", "webhook_url")
+
+    @admin.display(description="services")
+    def services_display(self, obj):
+        return ", ".join(s.code for s in obj.services.all()) or "–"
+
+    @admin.display(description="webhook URL")
+    def webhook_url(self, obj):
+        if not obj.pk:
+            return "–"
+        return reverse("fulfillment:carrier_webhook", args=[obj.code])
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("services")
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            fields.append("code")  # the code is in the carrier's webhook URL
+        return fields
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # shipments refer to it: deactivate instead
+
+
+@admin.register(ServiceLevelRule)
+class ServiceLevelRuleAdmin(admin.ModelAdmin):
+    list_display = ("service_level", "deliver_within_days", "services_display")
+    filter_horizontal = ("services",)
+
+    @admin.display(description="acceptable services")
+    def services_display(self, obj):
+        return ", ".join(str(s) for s in obj.services.select_related("carrier")) or "any"
+
+
+# -- pick waves ---------------------------------------------------------------------------------
+@admin.register(PickWave)
+class PickWaveAdmin(ClientScopedAdmin):
+    list_display = (
+        "reference_display",
+        "client",
+        "warehouse",
+        "status",
+        "order_count",
+        "unit_count",
+        "created_by",
+        "created_at",
+        "pdf_links",
+    )
+    list_filter = ("status", "warehouse", ClientListFilter)
+    list_select_related = ("client", "warehouse", "created_by")
+    search_fields = ("=id",)
+    search_help_text = "Wave number (e.g. 12 for WAVE-00012)."
+    paginator = BoundedCountPaginator
+
+    @admin.display(description="wave", ordering="id")
+    def reference_display(self, obj):
+        return obj.reference
+
+    @admin.display(description="print")
+    def pdf_links(self, obj):
+        url = reverse("admin:fulfillment_pickwave_pick_list", args=[obj.pk])
+        return format_html(
+            '<a href="{}?paper=a4" target="_blank">pick list A4</a> · '
+            '<a href="{}?paper=letter" target="_blank">Letter</a>',
+            url,
+            url,
+        )
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip().upper().removeprefix("WAVE-")
+        if not term:
+            return queryset, False
+        if not term.isdigit():
+            return queryset.none(), False
+        return queryset.filter(pk=int(term)), False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # waves change through packing and shipping, never by editing
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "from-orders/", view(self.from_orders_view), name="fulfillment_pickwave_from_orders"
+            ),
+            path(
+                "<int:wave_id>/pick-list.pdf",
+                view(self.pick_list_view),
+                name="fulfillment_pickwave_pick_list",
+            ),
+            path(
+                "<int:wave_id>/packing-slips.pdf",
+                view(self.packing_slips_view),
+                name="fulfillment_pickwave_packing_slips",
+            ),
+            path(
+                "<int:wave_id>/pack/",
+                view(self.pack_view),
+                name="fulfillment_pickwave_pack",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _wave(self, request, wave_id) -> PickWave:
+        wave = self.get_queryset(request).select_related("client", "warehouse").filter(pk=wave_id)
+        wave = wave.first()
+        if wave is None:
+            raise Http404("No such wave.")
+        if not self.has_view_permission(request, wave):
+            raise PermissionDenied
+        return wave
+
+    def changelist_view(self, request, extra_context=None):
+        ids = client_ids_for(request.user)
+        open_waves = PickWave.objects.filter(status=PickWave.Status.PICKING)
+        if ids is not None:
+            open_waves = open_waves.filter(client_id__in=ids)
+        services.waves_sync(wave_ids=open_waves.values_list("pk", flat=True)[:200])
+        return super().changelist_view(request, extra_context)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = WaveCreateForm(request.POST or None, user=request.user)
+        if request.method == "POST" and form.is_valid():
+            try:
+                wave = services.wave_create(
+                    client=form.cleaned_data["client"],
+                    warehouse=form.cleaned_data["warehouse"],
+                    size=form.cleaned_data["size"],
+                    user=request.user,
+                )
+            except DOMAIN_ERRORS as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(
+                    request,
+                    f"{wave.reference}: {wave.order_count} order(s), {wave.unit_count} unit(s) "
+                    f"to pick in {wave.warehouse.code}. The orders are now being picked.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:fulfillment_pickwave_change", args=[wave.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Create a pick wave",
+            "opts": self.model._meta,
+            "form": form,
+            "ready": selectors.ready_orders_by_warehouse(client_ids_for(request.user)),
+        }
+        return TemplateResponse(request, "admin/fulfillment/pickwave/create.html", context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if not str(object_id).isdigit():
+            raise Http404("No such wave.")
+        wave = self._wave(request, int(object_id))
+        services.waves_sync(wave_ids=[wave.pk])
+        wave.refresh_from_db()
+        picks = selectors.pick_list(wave)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Pick wave {wave.reference}",
+            "opts": self.model._meta,
+            "wave": wave,
+            "picks": picks,
+            "progress": selectors.wave_progress(wave),
+            "can_pack": request.user.has_perm("fulfillment.pack_orders"),
+            "can_ship": request.user.has_perm("fulfillment.add_shipment"),
+            "picking_ids": ",".join(
+                str(r.order.pk) for r in picks.orders if r.order.status == S.PICKING
+            ),
+            "packed_ids": ",".join(
+                str(r.order.pk) for r in picks.orders if r.order.status == S.PACKED
+            ),
+        }
+        return TemplateResponse(request, "admin/fulfillment/pickwave/detail.html", context)
+
+    def pick_list_view(self, request, wave_id):
+        wave = self._wave(request, wave_id)
+        paper = paper_from(request.GET.get("paper"))
+        content = render_pdf(
+            "fulfillment/pdf/pick_list.html",
+            {"wave": wave, "picks": selectors.pick_list(wave), "printed_at": timezone.now()},
+            paper=paper,
+        )
+        return pdf_response(content, f"{wave.reference}-pick-list-{paper}.pdf")
+
+    def packing_slips_view(self, request, wave_id):
+        wave = self._wave(request, wave_id)
+        ids = list(wave.entries.order_by("sequence").values_list("order_id", flat=True))
+        return packing_slips_response(request, ids, f"{wave.reference}-packing-slips")
+
+    def pack_view(self, request, wave_id):
+        """POST ``orders=<id>,<id>``: confirm those orders of the wave packed."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        wave = self._wave(request, wave_id)
+        if not request.user.has_perm("fulfillment.pack_orders"):
+            raise PermissionDenied
+        wanted = parse_ids(request.POST.get("orders"))
+        orders = Order.objects.filter(pk__in=wanted, wave_entries__wave=wave)
+        done, failed = [], []
+        for order in orders.order_by("wave_entries__sequence"):
+            try:
+                services.order_pack(order=order, user=request.user)
+                done.append(order.number)
+            except DOMAIN_ERRORS as exc:
+                failed.append(f"{order.number}: {exc}")
+        if done:
+            slips = (
+                reverse("admin:fulfillment_shipment_packing_slips")
+                + "?ids="
+                + ",".join(str(o.pk) for o in orders if o.number in done)
+            )
+            self.message_user(
+                request,
+                format_html(
+                    'Packed: {} – <a href="{}" target="_blank">print packing slips</a>',
+                    ", ".join(done),
+                    slips,
+                ),
+                messages.SUCCESS,
+            )
+        for text in failed[:50]:
+            self.message_user(request, text, messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:fulfillment_pickwave_change", args=[wave.pk]))
+
+    def from_orders_view(self, request):
+        """The order changelist's "Create pick wave…" action lands here with ``?ids=``."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        ids = parse_ids(request.GET.get("ids"))
+        orders = list(
+            scope_queryset(Order.objects.filter(pk__in=ids), request.user).select_related("client")
+        )
+        plan = services.wave_plan(orders=orders)
+        if request.method == "POST":
+            try:
+                waves = services.waves_create_from_orders(orders=orders, user=request.user)
+            except DOMAIN_ERRORS as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+            else:
+                for wave in waves:
+                    self.message_user(
+                        request,
+                        f"{wave.reference} ({wave.client.code} @ {wave.warehouse.code}): "
+                        f"{wave.order_count} order(s) now being picked.",
+                        messages.SUCCESS,
+                    )
+                if len(waves) == 1:
+                    return HttpResponseRedirect(
+                        reverse("admin:fulfillment_pickwave_change", args=[waves[0].pk])
+                    )
+                return HttpResponseRedirect(reverse("admin:fulfillment_pickwave_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Create pick waves from the selected orders",
+            "opts": self.model._meta,
+            "plan": plan,
+            "groups": [(c, w, members) for (c, w), members in plan.groups.items()],
+            "back_url": reverse("admin:orders_order_changelist"),
+        }
+        return TemplateResponse(request, "admin/fulfillment/pickwave/from_orders.html", context)
+
+
+def packing_slips_response(request, order_ids: list[int], name: str) -> HttpResponse:
+    visible = set(
+        scope_queryset(Order.objects.filter(pk__in=order_ids), request.user).values_list(
+            "pk", flat=True
+        )
+    )
+    ids = [i for i in order_ids if i in visible]
+    if not ids:
+        raise Http404("No such order.")
+    paper = paper_from(request.GET.get("paper"))
+    content = render_pdf(
+        "fulfillment/pdf/packing_slips.html",
+        {"slips": selectors.packing_slips(ids), "printed_at": timezone.now()},
+        paper=paper,
+    )
+    return pdf_response(content, f"{name}-{paper}.pdf")
+
+
+# -- shipments ----------------------------------------------------------------------------------
+class LateFilter(admin.SimpleListFilter):
+    title = "delivery"
+    parameter_name = "delivery"
+
+    def lookups(self, request, model_admin):
+        return (
+            ("late", "Late (past ETA, not delivered)"),
+            ("open", "Not delivered yet"),
+            ("delivered", "Delivered"),
+            ("problem", "Exception or returned"),
+        )
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "late":
+            return queryset.late()
+        if value == "open":
+            return queryset.filter(delivered_at__isnull=True)
+        if value == "delivered":
+            return queryset.filter(delivered_at__isnull=False)
+        if value == "problem":
+            return queryset.filter(status__in=[TrackingStatus.EXCEPTION, TrackingStatus.RETURNED])
+        return queryset
+
+
+class ShipmentLineInline(admin.TabularInline):
+    model = ShipmentLine
+    extra = 0
+    fields = ("order_line", "sku", "warehouse", "quantity")
+    readonly_fields = fields
+    can_delete = False
+
+    @admin.display(description="SKU")
+    def sku(self, obj):
+        return obj.order_line.product.sku
+
+    @admin.display(description="warehouse")
+    def warehouse(self, obj):
+        return obj.stock_level.warehouse.code
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("order_line__product", "stock_level__warehouse")
+        )
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class TrackingEventInline(admin.TabularInline):
+    model = TrackingEvent
+    extra = 0
+    fields = ("occurred_at", "status", "location", "description", "source", "received_at")
+    readonly_fields = fields
+    can_delete = False
+    ordering = ("-occurred_at", "-id")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Shipment)
+class ShipmentAdmin(ClientScopedAdmin):
+    list_display = (
+        "tracking_display",
+        "order_link",
+        "client",
+        "carrier",
+        "service",
+        "status",
+        "shipped_at",
+        "eta",
+        "late_display",
+    )
+    list_filter = (LateFilter, "status", "carrier", ClientListFilter)
+    list_select_related = ("client", "order", "carrier", "service")
+    search_fields = ("=tracking_number",)
+    search_help_text = "Exact tracking number or order number."
+    ordering = ("-shipped_at", "-id")
+    paginator = BoundedCountPaginator
+    inlines = [ShipmentLineInline, TrackingEventInline]
+    fields = (
+        ("order_link", "client"),
+        ("carrier", "service", "warehouse"),
+        ("tracking_display", "status"),
+        ("shipped_at", "eta", "late_display"),
+        ("delivered_at", "last_event_at"),
+        "created_by",
+    )
+    readonly_fields = (
+        "order_link",
+        "client",
+        "carrier",
+        "service",
+        "warehouse",
+        "tracking_display",
+        "status",
+        "shipped_at",
+        "eta",
+        "late_display",
+        "delivered_at",
+        "last_event_at",
+        "created_by",
+    )
+
+    @admin.display(description="tracking number", ordering="tracking_number")
+    def tracking_display(self, obj):
+        return tracking_link(obj)
+
+    @admin.display(description="order", ordering="order__number")
+    def order_link(self, obj):
+        url = reverse("admin:orders_order_change", args=[obj.order_id])
+        return format_html('<a href="{}">{}</a>', url, obj.order.number)
+
+    @admin.display(description="late", boolean=False)
+    def late_display(self, obj):
+        if obj.is_late():
+            days = (timezone.localdate() - obj.eta).days
+            return format_html('<span class="bpo-overdue">late {} d</span>', days)
+        if obj.delivered_late:
+            return "delivered late"
+        return "–"
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        orders = scope_queryset(Order.objects.filter(number=term), request.user)
+        return queryset.filter(tracking_number=term) | queryset.filter(
+            order_id__in=orders.values("pk")
+        ), False
+
+    def has_add_permission(self, request):
+        return False  # shipments are made from orders (the Ship… action)
+
+    def has_change_permission(self, request, obj=None):
+        return False  # what the carrier reports changes them, not editing
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("ship/", view(self.ship_view), name="fulfillment_shipment_ship"),
+            path(
+                "packing-slips.pdf",
+                view(self.packing_slips_view),
+                name="fulfillment_shipment_packing_slips",
+            ),
+            *super().get_urls(),
+        ]
+
+    def packing_slips_view(self, request):
+        if not request.user.has_perm("fulfillment.view_shipment"):
+            raise PermissionDenied
+        ids = parse_ids(request.GET.get("ids"))
+        name = "packing-slips" if len(ids) != 1 else f"packing-slip-{ids[0]}"
+        return packing_slips_response(request, ids, name)
+
+    def _ship_forms(self, request, orders: list[Order], data=None) -> list[ShipOrderForm]:
+        catalog = selectors.ServiceCatalog.load()
+        warehouses = Warehouse.objects.in_bulk()
+        single = len(orders) == 1
+        forms = []
+        for order in orders:
+            held = services._allocated_by_warehouse(order)
+            lines = None
+            if single:
+                lines = [
+                    ln
+                    for ln in order.lines.select_related("product").order_by("line_no")
+                    if ln.qty_allocated
+                ]
+            forms.append(
+                ShipOrderForm(
+                    data,
+                    order=order,
+                    options=catalog.options(order, include_all=True),
+                    held=held,
+                    warehouses=warehouses,
+                    lines=lines,
+                )
+            )
+        return forms
+
+    def ship_view(self, request):
+        """Ship one or many orders: a carrier service (the suggestion preselected) and a
+        tracking number per order; one order also gets per-line quantities (partial)."""
+        if not request.user.has_perm("fulfillment.add_shipment"):
+            raise PermissionDenied
+        ids = parse_ids(request.GET.get("ids"))
+        visible = scope_queryset(Order.objects.filter(pk__in=ids), request.user)
+        orders = sorted(visible.select_related("client", "customer"), key=lambda o: ids.index(o.pk))
+        shippable = [o for o in orders if o.status in order_services.SHIPPABLE_STATUSES]
+        skipped = [o for o in orders if o.status not in order_services.SHIPPABLE_STATUSES]
+        if not orders:
+            raise Http404("No such order.")
+        forms = self._ship_forms(request, shippable, request.POST or None)
+        if request.method == "POST":
+            shipped, failed = [], []
+            for form in forms:
+                if not form.is_valid():
+                    failed.append(form)
+                    continue
+                number = form.cleaned_data["tracking_number"].strip()
+                if not number:
+                    continue  # left empty: not shipped now
+                service = CarrierService.objects.select_related("carrier").get(
+                    pk=form.cleaned_data["service"]
+                )
+                warehouse_id = form.cleaned_data.get("warehouse")
+                try:
+                    shipment = services.shipment_create(
+                        order=form.order,
+                        service=service,
+                        tracking_number=number,
+                        quantities=form.quantities(),
+                        warehouse=Warehouse.objects.get(pk=warehouse_id) if warehouse_id else None,
+                        user=request.user,
+                    )
+                except DOMAIN_ERRORS as exc:
+                    form.add_error(None, str(exc))
+                    failed.append(form)
+                else:
+                    shipped.append(shipment)
+            for shipment in shipped:
+                shipment.order.refresh_from_db()
+                self.message_user(
+                    request,
+                    format_html(
+                        "Order {} shipped with {} {} (order is now {}).",
+                        shipment.order.number,
+                        shipment.carrier.code,
+                        tracking_link(shipment),
+                        shipment.order.get_status_display(),
+                    ),
+                    messages.SUCCESS,
+                )
+            if not failed and shipped:
+                if len(orders) == 1:
+                    return HttpResponseRedirect(
+                        reverse("admin:orders_order_change", args=[orders[0].pk])
+                    )
+                return HttpResponseRedirect(reverse("admin:fulfillment_shipment_changelist"))
+            if not failed and not shipped:
+                self.message_user(request, "Enter a tracking number to ship.", messages.WARNING)
+            if failed:
+                forms = failed  # only the orders that did not ship, with their errors
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Ship order" if len(orders) == 1 else f"Ship {len(shippable)} orders",
+            "opts": self.model._meta,
+            "forms": forms,
+            "skipped": skipped,
+            "single": len(orders) == 1,
+            "back_url": (
+                reverse("admin:orders_order_change", args=[orders[0].pk])
+                if len(orders) == 1
+                else reverse("admin:orders_order_changelist")
+            ),
+        }
+        return TemplateResponse(request, "admin/fulfillment/shipment/ship.html", context)
+
+
+# -- tracking events ----------------------------------------------------------------------------
+@admin.register(TrackingEvent)
+class TrackingEventAdmin(ClientScopedAdmin):
+    change_list_template = "admin/fulfillment/trackingevent/change_list.html"
+    list_display = (
+        "occurred_at",
+        "tracking_display",
+        "status",
+        "location",
+        "description",
+        "source",
+        "client",
+    )
+    list_filter = ("status", "source", ClientListFilter)
+    list_select_related = ("shipment__carrier", "client")
+    search_fields = ("=shipment__tracking_number",)
+    search_help_text = "Exact tracking number."
+    ordering = ("-occurred_at", "-id")
+    paginator = BoundedCountPaginator
+    readonly_fields = (
+        "shipment",
+        "client",
+        "status",
+        "occurred_at",
+        "location",
+        "description",
+        "source",
+        "received_at",
+        "raw_payload",
+    )
+
+    @admin.display(description="tracking number")
+    def tracking_display(self, obj):
+        return tracking_link(obj.shipment)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {"can_upload": request.user.has_perm("fulfillment.upload_tracking")}
+        return super().changelist_view(request, {**extra, **(extra_context or {})})
+
+    def get_urls(self):
+        return [
+            path(
+                "upload/",
+                self.admin_site.admin_view(self.upload_view),
+                name="fulfillment_trackingevent_upload",
+            ),
+            *super().get_urls(),
+        ]
+
+    def upload_view(self, request):
+        """Upload a carrier's status file: bad rows are listed by row number, the good ones
+        stored (re-uploading the same file stores nothing twice)."""
+        if not request.user.has_perm("fulfillment.upload_tracking"):
+            raise PermissionDenied
+        form = TrackingUploadForm(request.POST or None, request.FILES or None)
+        result = None
+        if request.method == "POST" and form.is_valid():
+            carrier = form.cleaned_data["carrier"]
+            try:
+                parsed = read_tracking_csv(form.cleaned_data["file"])
+            except FulfillmentError as exc:
+                form.add_error("file", str(exc))
+            else:
+                result = {"parsed": parsed, "check_only": form.cleaned_data["check_only"]}
+                events = parsed.events
+                if form.cleaned_data["check_only"]:
+                    known = set(
+                        scope_queryset(
+                            Shipment.objects.filter(
+                                carrier=carrier,
+                                tracking_number__in={e.tracking_number for e in events},
+                            ),
+                            request.user,
+                        ).values_list("tracking_number", flat=True)
+                    )
+                    result["unknown"] = [
+                        (e.row, e.tracking_number) for e in events if e.tracking_number not in known
+                    ]
+                else:
+                    report = services.tracking_events_ingest(
+                        carrier=carrier,
+                        events=events,
+                        source=TrackingEvent.Source.CSV,
+                        client_ids=client_ids_for(request.user),
+                    )
+                    result["report"] = report
+                    result["unknown"] = report.unknown
+                    self.message_user(
+                        request,
+                        f"{carrier.code} status file: {report.created} new event(s), "
+                        f"{report.duplicates} already known, {len(report.unknown)} unknown "
+                        f"tracking number(s), {parsed.error_count} bad row(s); "
+                        f"{report.orders_delivered} order(s) delivered, "
+                        f"{report.orders_flagged} flagged.",
+                        messages.SUCCESS if not parsed.error_count else messages.WARNING,
+                    )
+                result["unknown_shown"] = result["unknown"][:200]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Upload a carrier status file",
+            "opts": self.model._meta,
+            "form": form,
+            "result": result,
+        }
+        return TemplateResponse(request, "admin/fulfillment/trackingevent/upload.html", context)
+
+
+# -- order changelist and order page actions ----------------------------------------------------
+def _shippable(order: Order) -> bool:
+    if order.status == S.PACKED:
+        return True
+    return order.status == S.BACKORDERED and order.lines.filter(qty_allocated__gt=0).exists()
+
+
+for _action in (
+    OrderAction(
+        "create_wave",
+        "Create pick wave…",
+        "Waved",
+        None,
+        redirect_to="admin:fulfillment_pickwave_from_orders",
+        permission="fulfillment.add_pickwave",
+        applies=lambda o: o.status == S.READY,
+    ),
+    OrderAction(
+        "pack",
+        "Confirm packed",
+        "Packed",
+        lambda o, u, d: services.order_pack(order=o, user=u),
+        permission="fulfillment.pack_orders",
+        applies=lambda o: o.status == S.PICKING,
+    ),
+    OrderAction(
+        "ship",
+        "Ship…",
+        "Shipped",
+        None,
+        redirect_to="admin:fulfillment_shipment_ship",
+        permission="fulfillment.add_shipment",
+        applies=_shippable,
+    ),
+    OrderAction(
+        "packing_slips",
+        "Print packing slips",
+        "Printed",
+        None,
+        redirect_to="admin:fulfillment_shipment_packing_slips",
+        permission="fulfillment.view_shipment",
+        applies=lambda o: o.status in (S.PICKING, S.PACKED, S.SHIPPED, S.DELIVERED),
+    ),
+    OrderAction(
+        "clear_exception",
+        "Clear carrier exception",
+        "Exception cleared",
+        lambda o, u, d: order_services.order_clear_exception(order=o, user=u),
+        applies=lambda o: o.exception_flag,
+    ),
+):
+    register_order_action(_action)

@@ -1,0 +1,13 @@
+"""Signals the orders app sends so that higher apps (fulfillment, support …) can join in
+without orders importing them (DESIGN.md: a lower app never imports a higher one)."""
+
+from django.dispatch import Signal
+
+# Sent while rendering an order's admin page, with ``order`` and ``request``; a receiver
+# returns a panel dict ``{"id": str, "title": str, "template": str, "context": dict}`` (or
+# None) that the page shows under the lines.
+order_page_panels = Signal()
+
+# Sent by ``seed_demo`` after the orders backlog exists, with ``rng`` (random.Random): higher
+# apps add their demo data (carriers, waves, shipments …) on top of it.
+demo_data_seeded = Signal()
