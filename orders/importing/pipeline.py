@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import BinaryIO, TextIO
 
-from django.db import transaction
-
+from bpo_backoffice.bulk import bulk_insert
 from bpo_backoffice.db import atomic_with_retry
 from clients.models import Client
 from inventory.models import Product
@@ -517,6 +516,5 @@ class OrderFileImport:
                     by_ref[draft.customer_ref] = customer
             chosen[id(draft)] = customer
         if new:
-            with transaction.atomic():
-                Customer.objects.bulk_create(new, batch_size=1000)
+            bulk_insert(Customer, new)
         return chosen

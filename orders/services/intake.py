@@ -14,6 +14,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from bpo_backoffice.bulk import bulk_insert
 from bpo_backoffice.db import atomic_with_retry
 from clients.models import Client
 from inventory.models import Product
@@ -148,12 +149,13 @@ def orders_create_batch(
     orders = [_build(client, data, now) for data in inputs]
     try:
         with transaction.atomic():
-            Order.objects.bulk_create(orders, batch_size=1000)
+            bulk_insert(Order, orders)
     except IntegrityError as exc:  # a concurrent request created one of them meanwhile
         raise OrderValidationError(
             f"One of these orders was created by someone else meanwhile: {exc}"
         ) from exc
-    OrderLine.objects.bulk_create(
+    bulk_insert(
+        OrderLine,
         [
             OrderLine(
                 order=order,
@@ -165,9 +167,9 @@ def orders_create_batch(
             for order, data in zip(orders, inputs, strict=True)
             for i, ln in enumerate(data.lines, start=1)
         ],
-        batch_size=2000,
     )
-    OrderEvent.objects.bulk_create(
+    bulk_insert(
+        OrderEvent,
         [
             OrderEvent(
                 order=order,
@@ -178,7 +180,6 @@ def orders_create_batch(
             )
             for order, data in zip(orders, inputs, strict=True)
         ],
-        batch_size=2000,
     )
     if allocate:
         orders_allocate(order_ids=[o.pk for o in orders], user=user)
