@@ -121,6 +121,8 @@ def _waves(client: Client, rng: random.Random) -> int:
         except FulfillmentError:
             break
         made += 1
+        # Pack part of it, never all: the wave stays on the floor for the agent to finish.
+        to_pack = min(to_pack, wave.order_count - 1)
         for entry in wave.entries.select_related("order").order_by("sequence")[:to_pack]:
             services.order_pack(order=entry.order)
     return made
@@ -138,8 +140,8 @@ def _shipments(client: Client, rng: random.Random, catalog: ServiceCatalog, flag
     )
     made: list[Shipment] = []
     for order in packed:
-        # The second parcel of the first client is the one that runs into an exception.
-        hours = 72 if flag and len(made) == 1 else rng.randint(3, 24 * 5)
+        # The first parcel of the first client is the one that runs into an exception.
+        hours = 72 if flag and not made else rng.randint(3, 24 * 5)
         shipped_at = now - timedelta(hours=hours)
         service = catalog.suggest(order, now=shipped_at)
         if service is None:
@@ -164,7 +166,7 @@ def _shipments(client: Client, rng: random.Random, catalog: ServiceCatalog, flag
         if i % 4 == 3:
             journey.append((TrackingStatus.OUT_FOR_DELIVERY, 40, "On the delivery van"))
             journey.append((TrackingStatus.DELIVERED, 46, "Left with the customer"))
-        if flag and i == 1:
+        if flag and i == 0:
             journey.append((TrackingStatus.EXCEPTION, 30, "Address not found: customer contacted"))
         for status, hours, text in journey:
             when = start + timedelta(hours=hours)

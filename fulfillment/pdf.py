@@ -23,9 +23,15 @@ def _url_fetcher():
     return URLFetcher(allowed_protocols=("data",), allow_redirects=False, timeout=2)
 
 
-def render_pdf(template: str, context: dict, *, paper: str = DEFAULT_PAPER) -> bytes:
-    """Render ``template`` (HTML + print CSS) to PDF bytes on ``paper`` (``a4``/``letter``)."""
+def render_document(template: str, context: dict, *, paper: str = DEFAULT_PAPER):
+    """Lay out ``template`` (HTML + print CSS) on ``paper`` (``a4``/``letter``): a WeasyPrint
+    ``Document`` whose ``pages`` can be inspected before writing."""
     from weasyprint import HTML
 
     html = render_to_string(template, {**context, "page_size": PAPER_SIZES[paper_from(paper)]})
-    return HTML(string=html, base_url=None, url_fetcher=_url_fetcher()).write_pdf()
+    return HTML(string=html, base_url=None, url_fetcher=_url_fetcher()).render()
+
+
+def render_pdf(template: str, context: dict, *, paper: str = DEFAULT_PAPER) -> bytes:
+    """Render ``template`` to PDF bytes on ``paper`` (``a4``/``letter``)."""
+    return render_document(template, context, paper=paper).write_pdf()

@@ -238,6 +238,7 @@ def shipment_create(
         raise FulfillmentError(f"{service} is not active.")
     if Shipment.objects.filter(carrier=carrier, tracking_number=number).exists():
         raise FulfillmentError(f"{carrier.code} tracking number {number} is already used.")
+    order = Order.objects.get(pk=order.pk)  # the caller's copy may be stale; locked below
     if order.status not in order_services.SHIPPABLE_STATUSES:
         raise InvalidOrderStatus(
             f"Order {order.number} is {order.get_status_display()}: only packed orders (or "
