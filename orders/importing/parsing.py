@@ -69,8 +69,8 @@ def parse_money(value: str, *, decimal_comma: bool = False, default: str = "0") 
     text = value.strip().replace(" ", "")
     if not text:
         return Decimal(default)
-    if decimal_comma and "," in text and "." not in text:
-        text = text.replace(",", ".")
+    if decimal_comma and "," in text:
+        text = text.replace(".", "").replace(",", ".")  # 1.234,50 → 1234.50
     elif "," in text and "." in text:
         text = text.replace(",", "")  # thousands separators: 1,234.50
     try:

@@ -281,8 +281,12 @@ class OrderFileImport:
                 error(line, name, str(exc))
         lines: list[LineInput] = []
         unfulfilled_seen = False
+        # The order's own status counts too: trimmed exports lack "Lineitem fulfillment status".
+        order_fulfilled = shopify and value_of("fulfillment_status")[1].lower() == "fulfilled"
         for line_no, values in draft.rows:
-            if shopify and get(values, "line_fulfillment_status").lower() == "fulfilled":
+            if order_fulfilled or (
+                shopify and get(values, "line_fulfillment_status").lower() == "fulfilled"
+            ):
                 continue  # shipped by the shop already: nothing for us to do for this line
             unfulfilled_seen = True
             sku = get(values, "sku")

@@ -37,8 +37,9 @@ class CsvSource:
         try:
             head.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            # A cut in the middle of a multi-byte character at the sniff boundary is fine.
-            if exc.start < len(head) - 4:
+            # A cut in the middle of a multi-byte character at the sniff boundary is fine;
+            # a file shorter than the sniff was read whole, so there is no boundary.
+            if len(head) < SNIFF_BYTES or exc.start < len(head) - 4:
                 raise FileProblem(
                     "The file is not UTF-8 text. Save it as 'CSV UTF-8' and upload again."
                 ) from exc

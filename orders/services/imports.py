@@ -171,9 +171,9 @@ def import_job_preview(*, job_id: int) -> None:
     job = ImportJob.objects.select_related("client", "user").get(pk=job_id)
     if job.status not in (ImportJob.Status.UPLOADED, ImportJob.Status.VALIDATING):
         return  # already previewed (a retried task): nothing to do
-    ImportJob.objects.filter(pk=job_id).update(
-        status=ImportJob.Status.VALIDATING, started_at=timezone.now()
-    )
+    job.status, job.started_at = ImportJob.Status.VALIDATING, timezone.now()
+    # _execute ends with a full save of ``job``: the instance must carry what is written here.
+    ImportJob.objects.filter(pk=job_id).update(status=job.status, started_at=job.started_at)
     _execute(job, dry_run=True)
 
 
