@@ -26,6 +26,9 @@ class _StockForm(forms.Form):
         )
         self.helper = FormHelper()
         self.helper.form_tag = False
+        # The page puts the form's media in <head> (with the admin's): crispy must not render
+        # it a second time, or jQuery and select2 load twice and the product search never asks.
+        self.helper.include_media = False
 
 
 class ReceiveStockForm(_StockForm):
