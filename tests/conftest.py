@@ -59,7 +59,10 @@ def make_warehouse(db):
 def make_product(db):
     def make(client: Client, sku: str | None = None, *, stock: dict | None = None, **kwargs):
         product = Product.objects.create(
-            client=client, sku=sku or f"SKU-{next(_seq)}", name=kwargs.pop("name", "Thing"), **kwargs
+            client=client,
+            sku=sku or f"SKU-{next(_seq)}",
+            name=kwargs.pop("name", "Thing"),
+            **kwargs,
         )
         for warehouse, qty in (stock or {}).items():
             inventory.stock_receive(product=product, warehouse=warehouse, quantity=qty)
@@ -92,9 +95,7 @@ def make_order(db):
         kwargs.setdefault("placed_at", timezone.now() - timedelta(hours=1))
         return order_services.order_create(
             client=client,
-            lines=[
-                LineInput(product=p, quantity=q, unit_price=Decimal("10.00")) for p, q in lines
-            ],
+            lines=[LineInput(product=p, quantity=q, unit_price=Decimal("10.00")) for p, q in lines],
             **kwargs,
         )
 
