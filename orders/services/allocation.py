@@ -395,10 +395,10 @@ def orders_allocate(
             run.report.ready += 1
         elif order.status == S.BACKORDERED:
             run.report.backordered += 1
+    # The batch's own lines only: run.orders also holds the pre-empted orders.
+    batch = {order.pk for order in orders}
     run.report.units_backordered = sum(
-        run.lines[pk].qty_backordered
-        for pk in run.dirty_lines
-        if run.lines[pk].order_id in run.orders
+        run.lines[pk].qty_backordered for pk in run.dirty_lines if run.lines[pk].order_id in batch
     )
     _write(run)
     return run.report
