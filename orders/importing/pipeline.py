@@ -141,7 +141,7 @@ class OrderFileImport:
         self.chunk_orders = chunk_orders
         self.result = ImportResult()
         self._products: dict[str, Product] = {}
-        self._seen: dict[str, int] = {}
+        self._scattered: dict[str, list[int]] = {}
 
     # -- entry point ---------------------------------------------------------------------------
     def run(self) -> ImportResult:
@@ -161,6 +161,10 @@ class OrderFileImport:
                 "id", "sku", "client_id", "active"
             )
         }
+        self._scattered = self._find_scattered_orders(source)
+        source.detach()
+        self.binary.seek(0)
+        source = CsvSource(self.binary)
         pending: list[_Draft] = []
         current: _Draft | None = None
         last_line = 0
@@ -182,6 +186,27 @@ class OrderFileImport:
         self._flush(pending, last_line)
         return self.result
 
+    def _find_scattered_orders(self, source: CsvSource) -> dict[str, list[int]]:
+        """First, light pass (order numbers only): orders whose rows are not together.
+
+        Such an order is rejected whole, every part of it: importing the first part and
+        rejecting the rest would be the partial order this import promises never to make.
+        """
+        first_seen: dict[str, int] = {}
+        scattered: dict[str, list[int]] = {}
+        previous = None
+        get = self.layout.get
+        for line_no, values in source:
+            number = get(values, "order_number")
+            if not number or number == previous:
+                continue
+            previous = number
+            if number in first_seen:
+                scattered.setdefault(number, [first_seen[number]]).append(line_no)
+            else:
+                first_seen[number] = line_no
+        return scattered
+
     # -- one order: rows -> OrderInput or errors -----------------------------------------------
     def _finish(self, draft: _Draft) -> _Draft:
         number = draft.number
@@ -196,18 +221,18 @@ class OrderFileImport:
                 )
             )
             return draft
-        if number in self._seen:
+        if number in self._scattered:
+            starts = ", ".join(str(n) for n in self._scattered[number])
             draft.errors.append(
                 RowError(
                     first_line,
                     col["order_number"],
-                    f"Rows of order {number} must be together; it already appeared at line "
-                    f"{self._seen[number]}.",
+                    f"The rows of order {number} are not together (parts start at lines "
+                    f"{starts}); put them one after another and upload again.",
                     number,
                 )
             )
             return draft
-        self._seen[number] = first_line
         get = self.layout.get
         order_values: dict[str, tuple[int, str]] = {}
         for line_no, values in draft.rows:

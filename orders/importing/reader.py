@@ -61,6 +61,10 @@ class CsvSource:
             )
         self.line_no = self._reader.line_num
 
+    def detach(self) -> None:
+        """Let go of the binary file without closing it (so it can be read again)."""
+        self._text.detach()
+
     def __iter__(self) -> Iterator[tuple[int, list[str]]]:
         while True:
             start = self._reader.line_num + 1

@@ -414,22 +414,26 @@ def test_whole_order_rejection_lists_every_row_and_the_fixed_file_imports(shop):
 
 
 def test_rows_of_one_order_must_be_together(shop):
+    """A scattered order is rejected whole — every part — never imported in part."""
     rows = (
         native_order("P-1", [("LAMP", "1", "1")])
         + native_order("P-2", [("LAMP", "1", "1")])
         + native_order("P-1", [("TENT", "1", "1")])
     )
 
-    result = run_import(shop.acme, csv_bytes(NATIVE_HEADER, rows), dry_run=True)
+    result = run_import(shop.acme, csv_bytes(NATIVE_HEADER, rows))
 
+    message = (
+        "The rows of order P-1 are not together (parts start at lines 2, 4); put them one "
+        "after another and upload again."
+    )
     assert [e.as_dict() for e in result.errors] == [
-        {
-            "line": 4,
-            "column": "order_number",
-            "message": "Rows of order P-1 must be together; it already appeared at line 2.",
-            "order": "P-1",
-        }
+        {"line": 2, "column": "order_number", "message": message, "order": "P-1"},
+        {"line": 4, "column": "order_number", "message": message, "order": "P-1"},
     ]
+    assert (result.orders_created, result.orders_rejected, result.rows_rejected) == (1, 2, 2)
+    assert not Order.objects.filter(number="P-1").exists()
+    assert Order.objects.filter(number="P-2").exists()
 
 
 def test_missing_order_number_rejects_the_row(shop):
