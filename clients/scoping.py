@@ -72,6 +72,22 @@ def is_supervisor_for(user: AbstractBaseUser, client_id: int) -> bool:
     return roles_for(user).get(client_id) == "supervisor"
 
 
+def supervised_client_ids(user: AbstractBaseUser) -> frozenset[int] | None:
+    """Ids of the active clients the user supervises; ``None`` means all (superuser).
+
+    The Supervisor group's model permissions hold for every client of a user who supervises
+    any one: where supervisor work is tied to a client, this is the list to check against.
+    """
+    ids = client_ids_for(user)
+    if ids is None:
+        return None
+    return frozenset(
+        client_id
+        for client_id, role in roles_for(user).items()
+        if role == "supervisor" and client_id in ids
+    )
+
+
 def scope_queryset(
     queryset: models.QuerySet, user: AbstractBaseUser, client_field: str = "client"
 ) -> models.QuerySet:

@@ -6,7 +6,12 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from bpo_backoffice.paginator import BoundedCountPaginator
-from clients.scoping import ClientListFilter, ClientScopedAdmin, is_supervisor_for
+from clients.scoping import (
+    ClientListFilter,
+    ClientScopedAdmin,
+    is_supervisor_for,
+    supervised_client_ids,
+)
 from inventory import services
 from inventory.exceptions import InventoryError
 from inventory.forms import AdjustStockForm, ReceiveStockForm
@@ -35,6 +40,21 @@ class ProductAdmin(ClientScopedAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return ("client",) if obj else ()
+
+    def has_change_permission(self, request, obj=None):
+        # Group permissions are global, the role is per client: an agent of ACME who
+        # supervises KIWI may edit KIWI's catalogue, not ACME's.
+        return super().has_change_permission(request, obj) and (
+            obj is None or is_supervisor_for(request.user, obj.client_id)
+        )
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "client" and formfield is not None:
+            supervised = supervised_client_ids(request.user)
+            if supervised is not None:
+                formfield.queryset = formfield.queryset.filter(pk__in=supervised)
+        return formfield
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -374,6 +374,8 @@ def test_foreign_key_choices_are_scoped(world, agent, supervisor, superuser, mod
         supervisor: {world.acme.client.pk, world.nord.client.pk},
         superuser: {world.acme.client.pk, world.nord.client.pk, world.kiwi.client.pk},
     }
+    if (model, field_name) == (Product, "client"):
+        expected[agent] = set()  # a product's client: only the clients one supervises
     for user, client_ids in expected.items():
         request = RequestFactory().get("/")
         request.user = user
@@ -552,6 +554,52 @@ def test_stock_receipt_form_rejects_a_third_clients_product(client, supervisor, 
     assert response.status_code == 200
     assert "product" in response.context["form"].errors
     assert StockMovement.objects.count() == movements_before
+
+
+@pytest.fixture
+def mixed_role_user(world, make_user):
+    """Agent of ACME, supervisor of KIWI: the Supervisor group's permissions are global."""
+    user = make_user("mixed", clients=[world.acme.client], role=Membership.Role.AGENT)
+    membership_set(user=user, client=world.kiwi.client, role=Membership.Role.SUPERVISOR)
+    return user
+
+
+def test_supervising_one_client_grants_no_catalogue_changes_on_another(
+    client, mixed_role_user, world
+):
+    """Adding and editing products is supervisor work *for that client* (roles.py)."""
+    client.force_login(mixed_role_user)
+    acme_product = world.acme.product
+    change_url = reverse("admin:inventory_product_change", args=[acme_product.pk])
+    assert client.get(change_url).status_code == 200  # still visible to the ACME agent...
+    response = client.post(
+        change_url, {"sku": acme_product.sku, "name": "Renamed by an agent", "unit_cost": "1"}
+    )
+    assert response.status_code == 403  # ...but not editable
+    acme_product.refresh_from_db()
+    assert acme_product.name != "Renamed by an agent"
+
+    response = client.get(reverse("admin:inventory_product_add"))
+    assert list(response.context["adminform"].form.fields["client"].queryset) == [
+        world.kiwi.client
+    ]
+    response = client.post(
+        reverse("admin:inventory_product_add"),
+        {"client": world.acme.client.pk, "sku": "ACME-NEW", "name": "x", "unit_cost": "1"},
+    )
+    assert response.status_code == 200
+    assert "client" in response.context["adminform"].form.errors
+    assert not Product.objects.filter(sku="ACME-NEW").exists()
+
+    # On KIWI, where the user is supervisor, the catalogue is theirs to edit.
+    kiwi_product = world.kiwi.product
+    response = client.post(
+        reverse("admin:inventory_product_change", args=[kiwi_product.pk]),
+        {"sku": kiwi_product.sku, "name": "Renamed by the supervisor", "unit_cost": "2"},
+    )
+    assert response.status_code == 302
+    kiwi_product.refresh_from_db()
+    assert kiwi_product.name == "Renamed by the supervisor"
 
 
 # --- Roles, site-wide settings -----------------------------------------------------------------
