@@ -580,9 +580,7 @@ def test_supervising_one_client_grants_no_catalogue_changes_on_another(
     assert acme_product.name != "Renamed by an agent"
 
     response = client.get(reverse("admin:inventory_product_add"))
-    assert list(response.context["adminform"].form.fields["client"].queryset) == [
-        world.kiwi.client
-    ]
+    assert list(response.context["adminform"].form.fields["client"].queryset) == [world.kiwi.client]
     response = client.post(
         reverse("admin:inventory_product_add"),
         {"client": world.acme.client.pk, "sku": "ACME-NEW", "name": "x", "unit_cost": "1"},
