@@ -40,7 +40,7 @@ from fulfillment.models import (
     TrackingEvent,
     TrackingStatus,
 )
-from fulfillment.pdf import paper_from, render_pdf
+from fulfillment.pdf import paper_from, pick_list_pdf, render_pdf
 from fulfillment.tracking_input import read_tracking_csv
 from inventory.exceptions import InventoryError
 from inventory.models import Warehouse
@@ -279,11 +279,7 @@ class PickWaveAdmin(ClientScopedAdmin):
     def pick_list_view(self, request, wave_id):
         wave = self._wave(request, wave_id)
         paper = paper_from(request.GET.get("paper"))
-        content = render_pdf(
-            "fulfillment/pdf/pick_list.html",
-            {"wave": wave, "picks": selectors.pick_list(wave), "printed_at": timezone.now()},
-            paper=paper,
-        )
+        content = pick_list_pdf(wave=wave, paper=paper)
         return pdf_response(content, f"{wave.reference}-pick-list-{paper}.pdf")
 
     def packing_slips_view(self, request, wave_id):
@@ -455,16 +451,16 @@ class TrackingEventInline(admin.TabularInline):
 @admin.register(Shipment)
 class ShipmentAdmin(ClientScopedAdmin):
     list_display = (
-        "tracking_display",
+        "tracking_number",
+        "track_link",
         "order_link",
-        "client",
-        "carrier",
-        "service",
+        "client_code",
+        "service_display",
         "status",
-        "shipped_at",
-        "eta",
-        "late_display",
+        "shipped_display",
+        "eta_display",
     )
+    list_display_links = ("tracking_number",)
     list_filter = (LateFilter, "status", "carrier", ClientListFilter)
     list_select_related = ("client", "order", "carrier", "service")
     search_fields = ("=tracking_number",)
@@ -500,12 +496,37 @@ class ShipmentAdmin(ClientScopedAdmin):
     def tracking_display(self, obj):
         return tracking_link(obj)
 
+    @admin.display(description="carrier page")
+    def track_link(self, obj):
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener noreferrer">track ↗</a>', obj.tracking_url
+        )
+
+    @admin.display(description="shipped", ordering="shipped_at")
+    def shipped_display(self, obj):
+        return timezone.localtime(obj.shipped_at).strftime("%Y-%m-%d %H:%M")
+
+    @admin.display(description="client", ordering="client__code")
+    def client_code(self, obj):
+        return obj.client.code
+
+    @admin.display(description="carrier / service", ordering="carrier__code")
+    def service_display(self, obj):
+        return f"{obj.carrier.code} {obj.service.name}"
+
     @admin.display(description="order", ordering="order__number")
     def order_link(self, obj):
         url = reverse("admin:orders_order_change", args=[obj.order_id])
         return format_html('<a href="{}">{}</a>', url, obj.order.number)
 
-    @admin.display(description="late", boolean=False)
+    @admin.display(description="ETA", ordering="eta")
+    def eta_display(self, obj):
+        late = self.late_display(obj)
+        if late == "–":
+            return obj.eta.isoformat()
+        return format_html("{} {}", obj.eta.isoformat(), late)
+
+    @admin.display(description="late")
     def late_display(self, obj):
         if obj.is_late():
             days = (timezone.localdate() - obj.eta).days

@@ -27,7 +27,7 @@ from fulfillment.models import (
 )
 from fulfillment.selectors import ServiceCatalog, wave_candidates
 from fulfillment.tracking_input import EventInput
-from inventory.models import Warehouse
+from inventory.models import StockLevel, Warehouse
 from orders.models import Order
 
 CARRIERS = [
@@ -98,6 +98,15 @@ def _carriers() -> None:
             rule.services.set(
                 [CarrierService.objects.get(carrier__code=c, code=s) for c, s in wanted]
             )
+
+
+def _bins() -> None:
+    """Give shelf locations to stock levels that have none (pick lists walk them in order)."""
+    levels = list(StockLevel.objects.filter(bin_location="").select_related("warehouse"))
+    for level in levels:
+        n, aisle = level.product_id, level.warehouse.code[0]
+        level.bin_location = f"{aisle}{n % 12 + 1:02d}-{n % 30 + 1:02d}-{n % 4 + 1}"
+    StockLevel.objects.bulk_update(levels, ["bin_location"], batch_size=1000)
 
 
 def _best_warehouse(client: Client) -> Warehouse | None:
@@ -192,6 +201,7 @@ def seed_fulfillment_demo(seed: int = 7) -> str:
     """Add the fulfillment demo data; returns a one-line summary."""
     rng = random.Random(seed)
     _carriers()
+    _bins()
     catalog = ServiceCatalog.load()
     waves = shipments = 0
     for index, client in enumerate(Client.objects.filter(active=True).order_by("code")):

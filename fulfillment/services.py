@@ -14,9 +14,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from bpo_backoffice.db import atomic_with_retry, bulk_update_columns
 from clients.models import Client
@@ -46,7 +48,8 @@ INGEST_CHUNK = 2000
 
 # -- pick waves ---------------------------------------------------------------------------------
 def _make_wave(*, client: Client, warehouse: Warehouse, order_ids: list[int], user) -> PickWave:
-    """Create the wave and move its orders to picking (caller holds the transaction)."""
+    """Create the wave and move its orders to picking (caller holds the transaction); after
+    the commit a worker renders its pick list (``tasks.render_pick_lists``)."""
     wave = PickWave.objects.create(client=client, warehouse=warehouse, created_by=user)
     moved = order_services.orders_start_picking(
         order_ids=order_ids, user=user, note=f"In pick wave {wave.reference} ({warehouse.code})."
@@ -67,6 +70,11 @@ def _make_wave(*, client: Client, warehouse: Warehouse, order_ids: list[int], us
     )
     wave.order_count, wave.unit_count = len(in_order), units
     wave.save(update_fields=["order_count", "unit_count"])
+    # A worker lays the pick list out while the wave walks to the printer (big waves take
+    # seconds); the page then serves the stored file. Only once the wave is committed.
+    transaction.on_commit(
+        partial(async_task, "fulfillment.tasks.render_pick_lists", wave.pk, group="pick-lists")
+    )
     return wave
 
 

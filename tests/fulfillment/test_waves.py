@@ -200,3 +200,40 @@ def test_packing_slip_pdf_has_one_page_per_order(floor):
         "fulfillment/pdf/packing_slips.html", {"slips": slips, "printed_at": timezone.now()}
     )
     assert len(doc.pages) == 2
+
+
+def test_pick_list_pdf_is_laid_out_once_per_content(floor, monkeypatch, settings):
+    from fulfillment import pdf as pdf_module
+
+    wave = services.wave_create(client=floor["acme"], warehouse=floor["east"], size=2)
+    layouts = []
+    real = pdf_module._layout
+    monkeypatch.setattr(pdf_module, "_layout", lambda html: layouts.append(1) or real(html))
+    first = pdf_module.pick_list_pdf(wave=wave, paper="a4")
+    again = pdf_module.pick_list_pdf(wave=wave, paper="a4")
+    assert first == again and len(layouts) == 1
+    pdf_module.pick_list_pdf(wave=wave, paper="letter")
+    assert len(layouts) == 2  # another paper is another file
+    stored = list((settings.MEDIA_ROOT / "fulfillment" / "pdf").rglob("*.pdf"))
+    assert len(stored) == 2
+    # The wave changes (an order is cancelled): new content, laid out again.
+    from orders.services import order_cancel
+
+    order_cancel(order=wave.entries.first().order, reason="Customer changed their mind")
+    pdf_module.pick_list_pdf(wave=wave, paper="a4")
+    assert len(layouts) == 3
+
+
+def test_a_committed_wave_has_its_pick_lists_rendered_by_a_worker(
+    floor, monkeypatch, django_capture_on_commit_callbacks, settings
+):
+    from fulfillment import tasks
+
+    queued = []
+    monkeypatch.setattr(services, "async_task", lambda *a, **k: queued.append((a, k)))
+    with django_capture_on_commit_callbacks(execute=True):
+        wave = services.wave_create(client=floor["acme"], warehouse=floor["east"], size=2)
+    assert queued == [(("fulfillment.tasks.render_pick_lists", wave.pk), {"group": "pick-lists"})]
+    assert tasks.render_pick_lists(wave.pk) == 2
+    assert len(list((settings.MEDIA_ROOT / "fulfillment" / "pdf").rglob("*.pdf"))) == 2
+    assert tasks.render_pick_lists(999_999) == 0
