@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 import logging
+import operator
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, connection, connections, models, router, transaction
 
 log = logging.getLogger(__name__)
 
@@ -57,3 +58,88 @@ def atomic_with_retry(func: Callable[..., T] | None = None, *, attempts: int = 6
         return wrapper
 
     return decorate(func) if func is not None else decorate
+
+
+_INT_FIELDS = frozenset(
+    {
+        "AutoField",
+        "BigAutoField",
+        "SmallAutoField",
+        "IntegerField",
+        "BigIntegerField",
+        "SmallIntegerField",
+        "PositiveIntegerField",
+        "PositiveBigIntegerField",
+        "PositiveSmallIntegerField",
+    }
+)
+_TEXT_FIELDS = frozenset({"CharField", "TextField"})
+
+
+def _db_value(field: models.Field, connection) -> Callable[[object], object]:
+    """``field.get_db_prep_save`` bound to ``connection``, skipped where it is the identity
+    (an ``int`` for an integer column, a ``str`` for a text column, ``None``)."""
+    kind = field.get_internal_type()
+    if field.is_relation:
+        kind = field.target_field.get_internal_type()
+    plain = int if kind in _INT_FIELDS else str if kind in _TEXT_FIELDS else None
+
+    def prep(value):
+        if value is None or type(value) is plain:
+            return value
+        return field.get_db_prep_save(value, connection)
+
+    return prep
+
+
+def bulk_update_columns(
+    model: type[models.Model], objs: Iterable[models.Model], fields: list[str], *, batch_size=5000
+) -> int:
+    """``Model.objects.bulk_update(objs, fields)``, fast on PostgreSQL: same rows, same columns.
+
+    Django's ``bulk_update`` builds a ``CASE WHEN pk = … THEN …`` expression per object and
+    field; building and compiling those in Python dominated large batches (the allocation
+    benchmark spent most of its time there). On PostgreSQL this sends one
+    ``UPDATE … FROM unnest(<one array per column>)`` per batch instead. Other databases use
+    ``bulk_update``. Like it, this calls no ``save()``, sends no signals, leaves ``auto_now``
+    fields alone and refuses unsaved related objects. Returns the number of rows updated.
+    """
+    objs = list(objs)
+    if not objs:
+        return 0
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor != "postgresql":
+        return model._default_manager.bulk_update(objs, fields, batch_size=batch_size)
+    opts = model._meta
+    columns = [opts.pk] + [opts.get_field(name) for name in fields]
+    if any(not f.concrete or f.many_to_many or f.primary_key for f in columns[1:]):
+        raise ValueError("bulk_update_columns() updates concrete, non-key fields only.")
+    relations = [f for f in columns[1:] if f.is_relation]
+    for obj in objs:
+        if obj.pk is None:
+            raise ValueError("All bulk_update_columns() objects must have a primary key set.")
+        if relations:
+            obj._prepare_related_fields_for_save(operation_name="bulk_update", fields=relations)
+    qn = connection.ops.quote_name
+    table, pk = qn(opts.db_table), qn(opts.pk.column)
+    sql = (
+        "UPDATE {table} SET {sets} FROM unnest({arrays}) AS v({names}) WHERE {table}.{pk} = v.{pk}"
+    ).format(
+        table=table,
+        pk=pk,
+        sets=", ".join(f"{qn(f.column)} = v.{qn(f.column)}" for f in columns[1:]),
+        arrays=", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in columns),
+        names=", ".join(qn(f.column) for f in columns),
+    )
+    getters = [(operator.attrgetter(f.attname), _db_value(f, connection)) for f in columns]
+    updated = 0
+    with (
+        transaction.atomic(using=connection.alias, savepoint=False),
+        connection.cursor() as cursor,
+    ):
+        for start in range(0, len(objs), batch_size):
+            batch = objs[start : start + batch_size]
+            params = [[prep(get(obj)) for obj in batch] for get, prep in getters]
+            cursor.execute(sql, params)
+            updated += cursor.rowcount
+    return updated
