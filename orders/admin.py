@@ -421,7 +421,16 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
         if obj is not None and "assigned_to" in form.base_fields:
-            form.base_fields["assigned_to"].queryset = agents_for_clients([obj.client_id])
+            # The current assignee stays selectable even if they lost access since, so that
+            # saving a note never silently unassigns the order.
+            form.base_fields["assigned_to"].queryset = (
+                User.objects.filter(
+                    Q(is_active=True, memberships__client_id=obj.client_id)
+                    | Q(pk=obj.assigned_to_id)
+                )
+                .distinct()
+                .order_by("username")
+            )
         return form
 
     def save_model(self, request, obj, form, change):
