@@ -527,8 +527,11 @@ def run(args) -> bool:
     rng = random.Random(args.fulfillment_seed)
     now = datetime.now(UTC)
     wipe_business_data()
-    from fulfillment.models import Carrier
+    from fulfillment.models import Carrier, CarrierService, ServiceLevelRule
 
+    # Shipments went with the clients (TRUNCATE … CASCADE); carriers are shared configuration.
+    ServiceLevelRule.objects.all().delete()
+    CarrierService.objects.all().delete()
     Carrier.objects.all().delete()
     ok = bench_pick_list(args, rng, now)
     carrier, service = _carrier()

@@ -197,13 +197,27 @@ class ShipmentQuerySet(models.QuerySet):
 class Shipment(models.Model):
     """Units of one order handed to a carrier under one tracking number."""
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="shipments")
+    # Every index is paid on each status update (a status change is never a HOT update), so
+    # foreign keys covered by a composite index, or only needed to delete configuration
+    # (services, warehouses, users — never deleted in practice), carry no index of their own.
+    client = models.ForeignKey(
+        Client, on_delete=models.PROTECT, related_name="shipments", db_index=False
+    )
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="shipments")
     warehouse = models.ForeignKey(
-        Warehouse, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        Warehouse,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
-    carrier = models.ForeignKey(Carrier, on_delete=models.PROTECT, related_name="shipments")
-    service = models.ForeignKey(CarrierService, on_delete=models.PROTECT, related_name="+")
+    carrier = models.ForeignKey(
+        Carrier, on_delete=models.PROTECT, related_name="shipments", db_index=False
+    )
+    service = models.ForeignKey(
+        CarrierService, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     tracking_number = models.CharField(max_length=64)
     status = models.CharField(
         max_length=20, choices=TrackingStatus.choices, default=TrackingStatus.LABEL_CREATED
@@ -213,7 +227,12 @@ class Shipment(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
     last_event_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -228,7 +247,6 @@ class Shipment(models.Model):
         ]
         indexes = [
             models.Index(fields=["client", "status"], name="shipment_client_status_idx"),
-            models.Index(fields=["order"], name="shipment_order_idx"),
             models.Index(
                 fields=["client", "eta"],
                 name="shipment_open_eta_idx",
@@ -294,8 +312,12 @@ class TrackingEvent(models.Model):
         WEBHOOK = "webhook", "Carrier webhook"
         CSV = "csv", "Status file upload"
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+")
-    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="events")
+    # Indexed through the composite index and unique constraint below (each extra index would
+    # slow the bulk ingestion of status files).
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+", db_index=False)
+    shipment = models.ForeignKey(
+        Shipment, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     status = models.CharField(max_length=20, choices=TrackingStatus.choices)
     occurred_at = models.DateTimeField()
     location = models.CharField(max_length=200, blank=True)

@@ -10,6 +10,7 @@ shipments it updates, then their orders.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -387,6 +388,45 @@ def _apply(shipment: Shipment, events: list[EventInput]) -> tuple[bool, bool, Ev
     return changed, newly_delivered, problem
 
 
+_EVENT_COLUMNS = (
+    "client_id",
+    "shipment_id",
+    "status",
+    "occurred_at",
+    "location",
+    "description",
+    "raw_payload",
+    "source",
+)
+
+
+def _insert_events(rows: list[tuple]) -> None:
+    """Insert new tracking events (tuples in ``_EVENT_COLUMNS`` order).
+
+    The caller holds the locks of their shipments and has dropped every key already stored,
+    so no conflict can occur: on PostgreSQL the rows go in with one ``COPY`` (several times
+    faster than INSERT for a status file's thousands of rows); elsewhere ``bulk_create``,
+    ignoring conflicts as a last line of defence.
+    """
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        TrackingEvent.objects.bulk_create(
+            [TrackingEvent(**dict(zip(_EVENT_COLUMNS, row, strict=True))) for row in rows],
+            batch_size=INGEST_CHUNK,
+            ignore_conflicts=True,
+        )
+        return
+    qn = connection.ops.quote_name
+    columns = ", ".join(qn(c) for c in (*_EVENT_COLUMNS, "received_at"))
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        sql = f"COPY {qn(TrackingEvent._meta.db_table)} ({columns}) FROM STDIN"
+        with cursor.cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row((*row[:6], json.dumps(row[6]), row[7], now))
+
+
 @atomic_with_retry
 def _ingest_chunk(
     *,
@@ -429,7 +469,7 @@ def _ingest_chunk(
         .values_list("shipment_id", "status", "occurred_at")
         .iterator(chunk_size=5000)
     )
-    new_rows: list[TrackingEvent] = []
+    new_rows: list[tuple] = []
     new_by_shipment: dict[int, list[EventInput]] = defaultdict(list)
     for ev in events:
         shipment = shipments.get(ev.tracking_number)
@@ -442,20 +482,18 @@ def _ingest_chunk(
         seen.add(key)
         new_by_shipment[shipment.pk].append(ev)
         new_rows.append(
-            TrackingEvent(
-                client_id=shipment.client_id,
-                shipment_id=shipment.pk,
-                status=ev.status,
-                occurred_at=ev.occurred_at,
-                location=ev.location,
-                description=ev.description,
-                raw_payload=ev.raw,
-                source=source,
+            (
+                shipment.client_id,
+                shipment.pk,
+                ev.status,
+                ev.occurred_at,
+                ev.location,
+                ev.description,
+                ev.raw,
+                source,
             )
         )
-    # The shipments are locked, so nobody else can insert these keys meanwhile; ignoring
-    # conflicts is only a last line of defence.
-    TrackingEvent.objects.bulk_create(new_rows, batch_size=INGEST_CHUNK, ignore_conflicts=True)
+    _insert_events(new_rows)
     report.created = len(new_rows)
 
     by_pk = {s.pk: s for s in shipments.values()}
@@ -533,9 +571,15 @@ def tracking_events_ingest(
     }
     if all_or_nothing:
         return _ingest_chunk(events=events, strict=True, **kwargs)
+    # A carrier's file is sorted by time, so a time-ordered chunk would touch a parcel in
+    # every chunk it has an event in; grouped by parcel, each chunk locks, reads and updates
+    # each of its shipments once (about five times fewer rows for a typical file). Within a
+    # shipment, events are folded in time order whatever order they arrive in.
+    events.sort(key=lambda e: (e.tracking_number, e.occurred_at))
     report = IngestReport()
     for start in range(0, len(events), chunk_size):
         report.merge(
             _ingest_chunk(events=events[start : start + chunk_size], strict=False, **kwargs)
         )
+    report.unknown.sort(key=lambda u: (u[0] is None, u[0] or 0))  # file order
     return report
