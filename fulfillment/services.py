@@ -45,6 +45,7 @@ from orders.models import Allocation, Order
 S = Order.Status
 MAX_WAVE_SIZE = 500
 INGEST_CHUNK = 2000
+COPY_THRESHOLD = 100
 
 
 # -- pick waves ---------------------------------------------------------------------------------
@@ -404,13 +405,14 @@ def _insert_events(rows: list[tuple]) -> None:
     """Insert new tracking events (tuples in ``_EVENT_COLUMNS`` order).
 
     The caller holds the locks of their shipments and has dropped every key already stored,
-    so no conflict can occur: on PostgreSQL the rows go in with one ``COPY`` (several times
-    faster than INSERT for a status file's thousands of rows); elsewhere ``bulk_create``,
+    so no conflict can occur: on PostgreSQL many rows go in with one ``COPY`` (several times
+    faster than INSERT for a status file's thousands of rows); otherwise ``bulk_create``,
     ignoring conflicts as a last line of defence.
     """
     if not rows:
         return
-    if connection.vendor != "postgresql":
+    # COPY pays off for a file's thousands of rows; a webhook's few rows are one INSERT.
+    if connection.vendor != "postgresql" or len(rows) < COPY_THRESHOLD:
         TrackingEvent.objects.bulk_create(
             [TrackingEvent(**dict(zip(_EVENT_COLUMNS, row, strict=True))) for row in rows],
             batch_size=INGEST_CHUNK,

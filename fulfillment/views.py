@@ -132,5 +132,5 @@ def carrier_webhook(request, code: str):
         return _error(
             422, "Unknown tracking number(s); nothing was stored.", tracking_numbers=exc.numbers
         )
-    log.info("carrier %s webhook: %s", carrier.code, report.as_dict())
+    log.debug("carrier %s webhook: %s", carrier.code, report.as_dict())
     return JsonResponse({"ok": True, **report.as_dict()}, status=200)

@@ -224,3 +224,21 @@ def test_csv_is_read_with_row_numbers_and_loose_headers():
 def test_unreadable_files_are_one_clear_error(content, message):
     with pytest.raises(FulfillmentError, match=message):
         read_tracking_csv(content)
+
+
+def test_a_large_batch_is_stored_exactly(parcels):
+    """Hundreds of rows take the bulk path (COPY on PostgreSQL): same result, raw kept."""
+    events = [
+        ev("A1", "in_transit", i / 60, location=f"Scan {i}", raw={"row": i, "note": 'é "q"\t'})
+        for i in range(250)
+    ]
+    report = ingest(parcels, events)
+    assert (report.created, report.duplicates) == (250, 0)
+    stored = TrackingEvent.objects.filter(shipment__tracking_number="A1", source="csv")
+    assert stored.count() == 250
+    sample = stored.get(location="Scan 249")
+    assert sample.raw_payload == {"row": 249, "note": 'é "q"\t'}
+    assert sample.occurred_at == T0 + timedelta(hours=249 / 60)
+    assert sample.client_id == parcels["client"].pk
+    assert shipment("A1").last_event_at == T0 + timedelta(hours=249 / 60)
+    assert ingest(parcels, events).duplicates == 250
