@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.db.models import F
 
-from bpo_backoffice.db import atomic_with_retry
+from bpo_backoffice.db import atomic_with_retry, bulk_update_columns
 from inventory.exceptions import InsufficientStock, InvalidStockOperation
 from inventory.models import Product, StockLevel, StockMovement, Warehouse
 from inventory.signals import stock_became_available
@@ -40,22 +40,26 @@ def stock_levels_ensure(*, products: Iterable[Product], warehouse: Warehouse | N
         )
 
 
-def stock_levels_lock(*, product_ids: Iterable[int]) -> list[StockLevel]:
+def stock_levels_lock(
+    *, product_ids: Iterable[int], related: tuple[str, ...] = ("warehouse", "product")
+) -> list[StockLevel]:
     """Lock every stock level of these products (all warehouses), in primary-key order.
 
-    Must be called inside a transaction, before any order row is locked.
+    Must be called inside a transaction, before any order row is locked. ``related`` is
+    loaded with each level (``()`` for callers that look up warehouses and products themselves:
+    the allocation engine locks thousands of levels at a time).
     """
     ids = sorted(set(product_ids))
     if not ids:
         return []
-    return list(
+    levels = (
         # of=("self",): lock only the stock rows, not the joined product and warehouse rows
         # (locking a warehouse row would serialise every allocation in that warehouse).
-        StockLevel.objects.select_for_update(of=("self",))
-        .filter(product_id__in=ids)
-        .select_related("warehouse", "product")
-        .order_by("pk")
+        StockLevel.objects.select_for_update(of=("self",)).filter(product_id__in=ids).order_by("pk")
     )
+    if related:  # (select_related() without names would follow every foreign key)
+        levels = levels.select_related(*related)
+    return list(levels)
 
 
 def stock_levels_save_reservations(*, levels: Iterable[StockLevel]) -> None:
@@ -71,7 +75,7 @@ def stock_levels_save_reservations(*, levels: Iterable[StockLevel]) -> None:
                 f"{level}: cannot reserve {level.allocated} with {level.on_hand} on hand."
             )
     if levels:
-        StockLevel.objects.bulk_update(levels, ["allocated", "backordered"], batch_size=500)
+        bulk_update_columns(StockLevel, levels, ["allocated", "backordered"])
 
 
 def _move(

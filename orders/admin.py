@@ -6,6 +6,7 @@ import csv
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -22,6 +23,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
 from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
@@ -295,6 +297,16 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
     actions = []  # built from ORDER_ACTIONS in get_actions
 
     # -- queue columns -------------------------------------------------------------------------
+    def action_checkbox(self, obj):
+        """ModelAdmin.action_checkbox's exact HTML, without rendering a widget template per row
+        (a tenth of the queue page's time at 50 rows)."""
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME,
+            str(obj.pk),
+            format_html(_("Select this object for an action - {}"), str(obj)),
+        )
+
     @admin.display(description="client", ordering="client__code")
     def client_code(self, obj):
         return obj.client.code
@@ -355,7 +367,11 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         """Exact order number, customer name/e-mail, or exact SKU — each an indexed lookup,
-        combined without JOINs so no DISTINCT is needed over the backlog."""
+        combined without JOINs so no DISTINCT is needed over the backlog.
+
+        The three are a UNION of order ids, not an OR: with OR, PostgreSQL can use no index
+        and tests every order of the queue against the three conditions (seconds at a million
+        orders); with the UNION each part uses its index and only the matches are fetched."""
         term = search_term.strip()
         if not term:
             return queryset, False
@@ -364,12 +380,20 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
         if ids is not None:
             customers = customers.filter(client_id__in=ids)
         lines = OrderLine.objects.filter(product__sku=term)
-        condition = (
-            Q(number=term)
-            | Q(customer_id__in=customers.values("id"))
-            | Q(id__in=lines.values("order_id"))
+        if ids is not None:
+            lines = lines.filter(product__client_id__in=ids)  # (client, sku) is indexed
+        matches = (
+            queryset.order_by()
+            .filter(number=term)
+            .values("id")
+            .union(
+                Order.objects.order_by()
+                .filter(customer_id__in=customers.values("id"))
+                .values("id"),
+                lines.order_by().values("order_id"),
+            )
         )
-        return queryset.filter(condition), False
+        return queryset.filter(id__in=matches), False
 
     def get_urls(self):
         custom = [

@@ -33,7 +33,9 @@ def with_line_totals(qs: QuerySet[Order]) -> QuerySet[Order]:
     def total(field: str):
         return Coalesce(
             Subquery(
+                # order_by(): OrderLine's default ordering would join orders in every subquery.
                 OrderLine.objects.filter(order_id=OuterRef("pk"))
+                .order_by()
                 .values("order_id")
                 .annotate(s=Sum(field))
                 .values("s")[:1],
