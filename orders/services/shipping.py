@@ -50,11 +50,29 @@ class ShipResult:
         return sum(u.quantity for u in self.units)
 
 
+# What the status machine and these services read: a carrier's file can deliver 20,000 orders,
+# and loading whole rows (priority breakdown JSON, every timestamp) would cost more than the
+# update itself. Touching another field would load it lazily, one query per order.
+_LOCK_FIELDS = (
+    "id",
+    "client_id",
+    "number",
+    "status",
+    "segment",
+    "hold_from_status",
+    "ship_by",
+    "expedite",
+    "exception_flag",
+    "delay_reason",
+)
+
+
 def _lock_orders(order_ids: Iterable[int], **filters) -> list[Order]:
     """Lock orders in primary-key order (only the order rows), clients attached."""
     orders = list(
         Order.objects.select_for_update(of=("self",))
         .filter(pk__in=sorted(set(order_ids)), **filters)
+        .only(*_LOCK_FIELDS)
         .order_by("pk")
     )
     clients = Client.objects.in_bulk({o.client_id for o in orders})

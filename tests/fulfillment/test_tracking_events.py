@@ -242,3 +242,16 @@ def test_a_large_batch_is_stored_exactly(parcels):
     assert sample.client_id == parcels["client"].pk
     assert shipment("A1").last_event_at == T0 + timedelta(hours=249 / 60)
     assert ingest(parcels, events).duplicates == 250
+
+
+def test_ingestion_queries_do_not_grow_with_the_number_of_parcels(
+    parcels, django_assert_max_num_queries
+):
+    """One chunk is a fixed handful of statements, however many parcels and orders it moves
+    (no per-order lazy loads: the order services read only the columns they need)."""
+    events = [ev(n, s, h) for n in ("A1", "A2", "B1", "C1") for s, h in (("in_transit", 2),)]
+    events += [ev(n, "delivered", 30) for n in ("A1", "A2", "B1", "C1")]
+    events += [ev("C1", "exception", 40, description="Damaged")]
+    with django_assert_max_num_queries(20):
+        report = ingest(parcels, events)
+    assert (report.orders_delivered, report.orders_flagged) == (2, 1)
