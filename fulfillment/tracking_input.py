@@ -94,8 +94,10 @@ def _normalize_status(value: str) -> str | None:
 
 def parse_event_time(value: object, *, now: datetime | None = None) -> datetime:
     """ISO 8601 (``2025-06-01T10:15:00Z``, ``2025-06-01 10:15``); no offset means UTC."""
-    if not isinstance(value, str) or not value.strip():
+    if value is None or (isinstance(value, str) and not value.strip()):
         raise ValueError("the event time is missing")
+    if not isinstance(value, str):
+        raise ValueError("the event time must be an ISO 8601 string (2026-01-05T10:00:00Z)")
     text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
