@@ -45,6 +45,7 @@ from orders.services.status import set_status
 S = Order.Status
 ALLOCATABLE = (S.NEW, S.BACKORDERED, S.READY)
 PREEMPTABLE = (S.READY, S.BACKORDERED)
+_VICTIM_IDS_MAX = 5_000  # candidate orders passed by id to the pre-emption query, at most
 # Order columns allocation and the status change never read: batches load thousands of orders,
 # and decoding JSON, decimals and timestamps nobody looks at was a good part of the time.
 # (Reading one anyway would cost a query per order, not a wrong result.)
@@ -219,6 +220,24 @@ def _load_victims(
     the cost no longer grows with the backlog's size in Python (imports allocate chunk after
     chunk against a backlog that holds most of the stock).
     """
+    # The candidate orders first, through the partial index ``order_preemptable_idx``: a batch
+    # allocated in priority order finds none and stops here. (In the one joined query below,
+    # PostgreSQL reads every reservation of the short products on each call, a cost that
+    # grows with the backlog; given the candidates' ids it goes through the indexes.)
+    candidates = list(
+        Order.objects.filter(
+            _less_urgent_than(most_urgent),
+            priority_score__lte=most_urgent.priority_score,  # implied; the index's range
+            status__in=PREEMPTABLE,
+        )
+        .exclude(pk__in=batch_order_ids)
+        .order_by()
+        .values_list("pk", flat=True)[: _VICTIM_IDS_MAX + 1]
+    )
+    if not candidates:
+        run.victims = defaultdict(list)
+        return
+    by_id = {"line__order_id__in": candidates} if len(candidates) <= _VICTIM_IDS_MAX else {}
     less_urgent_first = [
         F("line__order__priority_score").asc(),
         F("line__order__ship_by").desc(),
@@ -230,6 +249,7 @@ def _load_victims(
             _less_urgent_than(most_urgent, "line__order__"),
             stock_level__product_id__in=list(shortages),
             line__order__status__in=PREEMPTABLE,
+            **by_id,  # the same rows (when there are few candidates), found by index
         )
         .exclude(line__order_id__in=batch_order_ids)
         .annotate(
