@@ -17,58 +17,14 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from orders.models import ImportJob, Order
+from tests.orders.import_files import SHOPIFY_HEADER
 
 pytestmark = pytest.mark.e2e
 
 TIMEOUT = 20_000  # ms, for expectations that follow a form post on a slow shared machine
 
-# The columns of Shopify's "Export orders" CSV that matter here, in Shopify's order.
-HEADER = [
-    "Name",
-    "Email",
-    "Financial Status",
-    "Paid at",
-    "Fulfillment Status",
-    "Fulfilled at",
-    "Accepts Marketing",
-    "Currency",
-    "Subtotal",
-    "Shipping",
-    "Taxes",
-    "Total",
-    "Discount Code",
-    "Discount Amount",
-    "Shipping Method",
-    "Created at",
-    "Lineitem quantity",
-    "Lineitem name",
-    "Lineitem price",
-    "Lineitem compare at price",
-    "Lineitem sku",
-    "Lineitem requires shipping",
-    "Lineitem taxable",
-    "Lineitem fulfillment status",
-    "Billing Name",
-    "Billing Address1",
-    "Billing City",
-    "Billing Zip",
-    "Billing Country",
-    "Shipping Name",
-    "Shipping Address1",
-    "Shipping Address2",
-    "Shipping City",
-    "Shipping Zip",
-    "Shipping Province",
-    "Shipping Country",
-    "Shipping Phone",
-    "Notes",
-    "Note Attributes",
-    "Cancelled at",
-    "Payment Method",
-    "Id",
-    "Tags",
-    "Source",
-]
+# Shopify's full "Export orders" header, shared with the import unit tests.
+HEADER = SHOPIFY_HEADER
 UNKNOWN_SKU = "ACME-GHOST-1"
 # (street, city, zip) — Shopify writes all-digit zips as '02134 so that Excel keeps the zero.
 BOSTON = ("12 Beacon Street", "Boston", "'02134")
