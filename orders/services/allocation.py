@@ -25,6 +25,12 @@ order every write in the product follows):
 
 ``orders_allocate`` is used for one order (create, release, manual re-run) and for batches
 (imports, benchmarks) alike; ``backorders_fill`` runs it over waiting orders when stock arrives.
+
+Plain rows: the engine reads the columns it needs with ``values_list`` into small slotted
+objects (``_Level``, ``_Line``, ``_Order``, ``_Alloc``) and writes back with
+``bpo_backoffice.bulk.update_rows``/``insert_rows`` (``UPDATE … FROM unnest`` and ``COPY`` on
+PostgreSQL). Building model instances for every order, line and stock level of a batch was
+most of its Python time (docs/benchmarks.md); the decisions are the same either way.
 """
 
 from __future__ import annotations
@@ -34,44 +40,52 @@ from dataclasses import dataclass, field
 
 from django.db.models import F, Q, Window
 from django.db.models.functions import RowNumber
+from django.utils import timezone
 
-from bpo_backoffice.db import atomic_with_retry, bulk_update_columns
+from bpo_backoffice.bulk import insert_rows, update_rows
+from bpo_backoffice.db import atomic_with_retry
 from clients.models import Client
 from inventory import services as inventory
+from inventory.exceptions import InsufficientStock
 from inventory.models import Product, StockLevel, Warehouse
 from orders.models import Allocation, Order, OrderEvent, OrderLine
-from orders.services.status import set_status
+from orders.services.priority import compute_segment
+from orders.services.status import TRANSITIONS
 
 S = Order.Status
+READY, BACKORDERED = S.READY.value, S.BACKORDERED.value  # plain strings for the bulk writes
+ALLOCATION = OrderEvent.Kind.ALLOCATION.value
 ALLOCATABLE = (S.NEW, S.BACKORDERED, S.READY)
 PREEMPTABLE = (S.READY, S.BACKORDERED)
 _VICTIM_IDS_MAX = 5_000  # candidate orders passed by id to the pre-emption query, at most
-# Order columns allocation and the status change never read: batches load thousands of orders,
-# and decoding JSON, decimals and timestamps nobody looks at was a good part of the time.
-# (Reading one anyway would cost a query per order, not a wrong result.)
-_ORDER_FIELDS_NOT_READ = (
-    "priority_breakdown",
-    "priority_computed_at",
-    "ship_to_name",
-    "ship_to_address1",
-    "ship_to_address2",
-    "ship_to_city",
-    "ship_to_postcode",
-    "ship_to_region",
-    "ship_to_country",
-    "ship_to_phone",
-    "subtotal",
-    "shipping_total",
-    "tax_total",
-    "total",
-    "created_at",
-    "updated_at",
+
+# What the engine reads, as plain rows (see "Plain rows" in the module docstring).
+_ORDER_COLUMNS = (
+    "pk",
+    "client_id",
+    "number",
+    "status",
+    "priority_score",
+    "ship_by",
+    "placed_at",
+    "expedite",
+)
+_LINE_COLUMNS = (
+    "pk",
+    "order_id",
+    "product_id",
+    "quantity",
+    "qty_shipped",
+    "qty_cancelled",
+    "qty_allocated",
+    "qty_backordered",
+    "backorder_level_id",
 )
 
 
-def priority_key(order: Order) -> tuple:
-    """Sort key: smaller is more urgent."""
-    return (-order.priority_score, order.ship_by, order.placed_at, order.id)
+def priority_key(order) -> tuple:
+    """Sort key: smaller is more urgent (an ``Order`` or the engine's own order rows)."""
+    return (-order.priority_score, order.ship_by, order.placed_at, order.pk)
 
 
 @dataclass
@@ -92,34 +106,112 @@ class AllocationReport:
         self.preempted_orders |= other.preempted_orders
 
 
+# -- the engine's rows: the columns it needs, mutable, nothing else ----------------------------
+class _Level:
+    __slots__ = ("allocated", "backordered", "on_hand", "pk", "product_id", "warehouse_id")
+
+    def __init__(self, pk, product_id, warehouse_id, on_hand, allocated, backordered):
+        self.pk = pk
+        self.product_id = product_id
+        self.warehouse_id = warehouse_id
+        self.on_hand = on_hand
+        self.allocated = allocated
+        self.backordered = backordered
+
+
+class _Line:
+    __slots__ = (
+        "backorder_level_id",
+        "order_id",
+        "pk",
+        "product_id",
+        "qty_allocated",
+        "qty_backordered",
+        "qty_open",
+    )
+
+    def __init__(
+        self, pk, order_id, product_id, quantity, shipped, cancelled, allocated, bo, bo_at
+    ):
+        self.pk = pk
+        self.order_id = order_id
+        self.product_id = product_id
+        self.qty_open = quantity - shipped - cancelled
+        self.qty_allocated = allocated
+        self.qty_backordered = bo
+        self.backorder_level_id = bo_at
+
+
+class _Order:
+    __slots__ = (
+        "client_id",
+        "expedite",
+        "key",
+        "number",
+        "pk",
+        "placed_at",
+        "priority_score",
+        "segment",
+        "ship_by",
+        "status",
+    )
+
+    def __init__(self, pk, client_id, number, status, score, ship_by, placed_at, expedite):
+        self.pk = pk
+        self.client_id = client_id
+        self.number = number
+        self.status = status
+        self.segment = None
+        self.priority_score = score
+        self.ship_by = ship_by
+        self.placed_at = placed_at
+        self.expedite = expedite
+        self.key = (-score, ship_by, placed_at, pk)
+
+
+class _Alloc:
+    __slots__ = ("level", "line_id", "pk", "quantity")
+
+    def __init__(self, pk, line_id, level, quantity):
+        self.pk = pk
+        self.line_id = line_id
+        self.level = level
+        self.quantity = quantity
+
+
 class _Run:
     """The in-memory state of one allocation transaction."""
 
-    def __init__(self, levels: list[StockLevel], user, active: dict[int, bool]) -> None:
-        self.user = user
-        self.active = active  # warehouse id → active (levels are locked without their joins)
+    def __init__(self, levels: list[_Level], user, active: dict[int, bool]) -> None:
+        self.user_id = user.pk if user is not None else None
+        self.now = timezone.now()
+        self.clients: dict[int, Client] = {}
         self._skus: dict[int, str] | None = None
         self.levels = {lv.pk: lv for lv in levels}
-        self.levels_by_product: dict[int, list[StockLevel]] = defaultdict(list)
-        self.level_at: dict[tuple[int, int], StockLevel] = {}
+        self.levels_by_product: dict[int, list[_Level]] = defaultdict(list)
+        self.active_by_product: dict[int, list[_Level]] = defaultdict(list)
+        self.level_at: dict[tuple[int, int], _Level] = {}
         for lv in levels:
             self.levels_by_product[lv.product_id].append(lv)
+            if active[lv.warehouse_id]:
+                self.active_by_product[lv.product_id].append(lv)
             self.level_at[(lv.product_id, lv.warehouse_id)] = lv
-        self.allocations: dict[tuple[int, int], Allocation] = {}
-        self.allocs_by_line: dict[int, list[Allocation]] = defaultdict(list)
-        self.lines: dict[int, OrderLine] = {}
-        self.lines_by_order: dict[int, list[OrderLine]] = defaultdict(list)
-        self.orders: dict[int, Order] = {}
+        self.active = active  # warehouse id → active
+        self.allocations: dict[tuple[int, int], _Alloc] = {}
+        self.allocs_by_line: dict[int, list[_Alloc]] = defaultdict(list)
+        self.lines: dict[int, _Line] = {}
+        self.lines_by_order: dict[int, list[_Line]] = defaultdict(list)
+        self.orders: dict[int, _Order] = {}
         self.dirty_levels: set[int] = set()
         self.dirty_lines: set[int] = set()
         self.dirty_orders: set[int] = set()
-        self.events: list[OrderEvent] = []
-        self.victims: dict[int, list[Allocation]] | None = None
+        self.events: list[tuple] = []
+        self.victims: dict[int, list[_Alloc]] | None = None
         self.report = AllocationReport()
 
     # -- small helpers ------------------------------------------------------------------------
-    def add_allocation(self, alloc: Allocation) -> Allocation:
-        key = (alloc.line_id, alloc.stock_level_id)
+    def add_allocation(self, alloc: _Alloc) -> _Alloc:
+        key = (alloc.line_id, alloc.level.pk)
         if key not in self.allocations:
             self.allocations[key] = alloc
             self.allocs_by_line[alloc.line_id].append(alloc)
@@ -131,26 +223,27 @@ class _Run:
             self._skus = dict(Product.objects.filter(pk__in=ids).values_list("pk", "sku"))
         return self._skus[product_id]
 
-    def available(self, level: StockLevel) -> int:
+    def available(self, level: _Level) -> int:
         if not self.active[level.warehouse_id]:
             return 0
         return level.on_hand - level.allocated
 
-    def reserve(self, line: OrderLine, level: StockLevel, qty: int) -> None:
+    def reserve(self, line: _Line, level: _Level, qty: int) -> None:
         level.allocated += qty
         line.qty_allocated += qty
         key = (line.pk, level.pk)
         alloc = self.allocations.get(key)
         if alloc is None:
-            alloc = Allocation(line_id=line.pk, stock_level_id=level.pk, quantity=qty)
-            self.add_allocation(alloc)
+            alloc = _Alloc(None, line.pk, level, qty)
+            self.allocations[key] = alloc
+            self.allocs_by_line[line.pk].append(alloc)
         else:
             alloc.quantity += qty
         self.dirty_levels.add(level.pk)
         self.dirty_lines.add(line.pk)
 
-    def unreserve(self, alloc: Allocation, qty: int) -> None:
-        level = self.levels[alloc.stock_level_id]
+    def unreserve(self, alloc: _Alloc, qty: int) -> None:
+        level = alloc.level
         line = self.lines[alloc.line_id]
         level.allocated -= qty
         line.qty_allocated -= qty
@@ -158,37 +251,55 @@ class _Run:
         self.dirty_levels.add(level.pk)
         self.dirty_lines.add(line.pk)
 
-    def set_backorder(self, line: OrderLine, qty: int, level: StockLevel) -> None:
+    def set_backorder(self, line: _Line, qty: int, level: _Level) -> None:
         if line.qty_backordered:
             old = self.levels[line.backorder_level_id]
             old.backordered -= line.qty_backordered
             self.dirty_levels.add(old.pk)
         line.qty_backordered = qty
-        line.backorder_level = level if qty else None
+        line.backorder_level_id = level.pk if qty else None
         if qty:
             level.backordered += qty
             self.dirty_levels.add(level.pk)
         self.dirty_lines.add(line.pk)
 
+    def event(self, order: _Order, message: str, from_status: str = "", to_status: str = ""):
+        self.events.append((order.pk, ALLOCATION, from_status, to_status, message, self.user_id))
+
 
 def _load_lines(run: _Run, order_ids: list[int]) -> None:
-    for line in OrderLine.objects.filter(order_id__in=order_ids).order_by("order_id", "line_no"):
+    rows = (
+        OrderLine.objects.filter(order_id__in=order_ids)
+        .order_by("order_id", "line_no")
+        .values_list(*_LINE_COLUMNS)
+    )
+    held = []
+    for row in rows:
+        line = _Line(*row)
         run.lines[line.pk] = line
         run.lines_by_order[line.order_id].append(line)
+        if line.qty_allocated:
+            held.append(line.pk)
     # Only lines with units allocated have allocation rows (qty_allocated is their sum): new
     # orders need no query, and PostgreSQL scanned the whole allocation table for one.
-    held = [pk for pk, line in run.lines.items() if line.qty_allocated]
     if not held:
         return
-    allocs = Allocation.objects.filter(line_id__in=held).annotate(
-        warehouse_id=F("stock_level__warehouse_id")
+    # Lines of products outside this run (a fill limited to some products) keep their
+    # reservations untouched; their levels are not locked, only their warehouse is read (the
+    # plan prefers a warehouse that already holds part of the order).
+    others: dict[int, _Level] = {}
+    rows = Allocation.objects.filter(line_id__in=held).values_list(
+        "pk", "line_id", "stock_level_id", "quantity", "stock_level__warehouse_id"
     )
-    for alloc in allocs:
-        alloc.line = run.lines[alloc.line_id]
-        run.add_allocation(alloc)
+    for pk, line_id, level_id, quantity, warehouse_id in rows:
+        level = run.levels.get(level_id)
+        if level is None:
+            level = others.get(level_id) or _Level(level_id, None, warehouse_id, 0, 0, 0)
+            others[level_id] = level
+        run.add_allocation(_Alloc(pk, line_id, level, quantity))
 
 
-def _less_urgent_than(order: Order, prefix: str = "") -> Q:
+def _less_urgent_than(order: _Order, prefix: str = "") -> Q:
     """SQL for ``priority_key(other) > priority_key(order)`` (``prefix`` reaches the order)."""
     s, ship_by, placed_at = order.priority_score, order.ship_by, order.placed_at
     p = prefix
@@ -208,7 +319,7 @@ def _less_urgent_than(order: Order, prefix: str = "") -> Q:
 
 
 def _load_victims(
-    run: _Run, shortages: dict[int, int], batch_order_ids: set[int], most_urgent: Order
+    run: _Run, shortages: dict[int, int], batch_order_ids: set[int], most_urgent: _Order
 ) -> None:
     """Reservations held by not-yet-picked orders outside this batch, least urgent first.
 
@@ -220,6 +331,7 @@ def _load_victims(
     the cost no longer grows with the backlog's size in Python (imports allocate chunk after
     chunk against a backlog that holds most of the stock).
     """
+    run.victims = defaultdict(list)
     # The candidate orders first, through the partial index ``order_preemptable_idx``: a batch
     # allocated in priority order finds none and stops here. (In the one joined query below,
     # PostgreSQL reads every reservation of the short products on each call, a cost that
@@ -235,7 +347,6 @@ def _load_victims(
         .values_list("pk", flat=True)[: _VICTIM_IDS_MAX + 1]
     )
     if not candidates:
-        run.victims = defaultdict(list)
         return
     by_id = {"line__order_id__in": candidates} if len(candidates) <= _VICTIM_IDS_MAX else {}
     less_urgent_first = [
@@ -244,7 +355,7 @@ def _load_victims(
         F("line__order__placed_at").desc(),
         F("line__order_id").desc(),
     ]
-    ranked = (
+    ranked = list(
         Allocation.objects.filter(
             _less_urgent_than(most_urgent, "line__order__"),
             stock_level__product_id__in=list(shortages),
@@ -261,64 +372,66 @@ def _load_victims(
             ),
         )
         .filter(rank__lte=max(shortages.values()))
-        .select_related("line")
+        .values_list(
+            "pk", "line_id", "stock_level_id", "quantity", "line__order_id", "product_id", "rank"
+        )
     )
-    allocs = [a for a in ranked if a.rank <= shortages[a.product_id]]
-    order_ids = sorted({a.line.order_id for a in allocs})
+    ranked = [r for r in ranked if r[6] <= shortages[r[5]]]
+    if not ranked:
+        return
     locked = {
-        o.pk: o
-        for o in Order.objects.select_for_update()
-        .defer(*_ORDER_FIELDS_NOT_READ)
-        .filter(_less_urgent_than(most_urgent), pk__in=order_ids, status__in=PREEMPTABLE)
+        row[0]: _Order(*row)
+        for row in Order.objects.select_for_update()
+        .filter(
+            _less_urgent_than(most_urgent),
+            pk__in=sorted({r[4] for r in ranked}),
+            status__in=PREEMPTABLE,
+        )
         .order_by("pk")
+        .values_list(*_ORDER_COLUMNS)
     }
-    run.victims = defaultdict(list)
-    for alloc in allocs:
-        order = locked.get(alloc.line.order_id)
+    missing = {r[1] for r in ranked if r[1] not in run.lines}
+    if missing:
+        for row in OrderLine.objects.filter(pk__in=missing).values_list(*_LINE_COLUMNS):
+            run.lines[row[0]] = _Line(*row)
+    for pk, line_id, level_id, quantity, order_id, product_id, _rank in ranked:
+        order = locked.get(order_id)
         if order is None:
             continue
-        alloc.line = run.lines.setdefault(alloc.line_id, alloc.line)
-        run.orders.setdefault(order.pk, order)
-        product_id = run.levels[alloc.stock_level_id].product_id
-        run.victims[product_id].append(run.add_allocation(alloc))
+        order = run.orders.setdefault(order.pk, order)
+        alloc = run.add_allocation(_Alloc(pk, line_id, run.levels[level_id], quantity))
+        run.victims[product_id].append(alloc)
     for items in run.victims.values():
         # Sorted most urgent first, so popping from the end takes the least urgent first.
-        items.sort(key=lambda a: priority_key(run.orders[run.lines[a.line_id].order_id]))
+        items.sort(key=lambda a: run.orders[run.lines[a.line_id].order_id].key)
 
 
-def _plan_warehouses(run: _Run, order: Order, need: dict[int, int]) -> list[int]:
+def _plan_warehouses(run: _Run, order: _Order, need: dict[int, int]) -> list[int]:
     """Warehouse ids to draw from, best first: one that covers everything, else fewest."""
-    warehouses = {
-        lv.warehouse_id
-        for product_id in need
-        for lv in run.levels_by_product[product_id]
-        if run.active[lv.warehouse_id]
-    }
-    cover: dict[int, int] = {}
-    whole: set[int] = set()
-    for wh in warehouses:
-        covered, complete = 0, True
-        for product_id, qty in need.items():
-            level = run.level_at.get((product_id, wh))
-            avail = run.available(level) if level else 0
-            covered += min(avail, qty)
-            complete = complete and avail >= qty
-        cover[wh] = covered
-        if complete:
-            whole.add(wh)
+    cover: dict[int, int] = defaultdict(int)
+    complete: dict[int, int] = defaultdict(int)  # products fully covered there
+    for product_id, qty in need.items():
+        for lv in run.active_by_product[product_id]:
+            avail = lv.on_hand - lv.allocated
+            wh = lv.warehouse_id
+            if avail >= qty:
+                cover[wh] += qty
+                complete[wh] += 1
+            else:
+                cover[wh] += max(avail, 0)
+    whole = [wh for wh, n in complete.items() if n == len(need)]
     held = {
-        getattr(a, "warehouse_id", None) or run.levels[a.stock_level_id].warehouse_id
+        a.level.warehouse_id
         for line in run.lines_by_order[order.pk]
-        for a in run.allocs_by_line[line.pk]
+        for a in run.allocs_by_line.get(line.pk, ())
         if a.quantity > 0
     }
     if whole:
         return [min(whole, key=lambda wh: (wh not in held, wh))]
-    return sorted(warehouses, key=lambda wh: (-cover[wh], wh not in held, wh))
+    return sorted(cover, key=lambda wh: (-cover[wh], wh not in held, wh))
 
 
-def _allocate_order(run: _Run, order: Order, lines: list[OrderLine], preempt: bool) -> None:
-    key = priority_key(order)
+def _allocate_order(run: _Run, order: _Order, lines: list[_Line], preempt: bool) -> None:
     need_lines = [ln for ln in lines if ln.qty_open - ln.qty_allocated > 0]
     before_allocated = sum(ln.qty_allocated for ln in need_lines)
     need: dict[int, int] = defaultdict(int)
@@ -326,9 +439,9 @@ def _allocate_order(run: _Run, order: Order, lines: list[OrderLine], preempt: bo
         need[line.product_id] += line.qty_open - line.qty_allocated
     plan = _plan_warehouses(run, order, need) if need else []
     for line in need_lines:
-        by_wh = {lv.warehouse_id: lv for lv in run.levels_by_product[line.product_id]}
+        level_at = run.level_at
         for wh in plan:
-            level = by_wh.get(wh)
+            level = level_at.get((line.product_id, wh))
             remaining = line.qty_open - line.qty_allocated
             if level is None or remaining <= 0:
                 continue
@@ -336,7 +449,7 @@ def _allocate_order(run: _Run, order: Order, lines: list[OrderLine], preempt: bo
             if take > 0:
                 run.reserve(line, level, take)
         if preempt and line.qty_open - line.qty_allocated > 0:
-            _preempt(run, order, key, line)
+            _preempt(run, order, line)
         remaining = line.qty_open - line.qty_allocated
         if remaining or line.qty_backordered:
             home = run.levels.get(line.backorder_level_id) if line.backorder_level_id else None
@@ -348,7 +461,7 @@ def _allocate_order(run: _Run, order: Order, lines: list[OrderLine], preempt: bo
     _settle_status(run, order, run.lines_by_order[order.pk], message_prefix="Allocation")
 
 
-def _preempt(run: _Run, order: Order, key: tuple, line: OrderLine) -> None:
+def _preempt(run: _Run, order: _Order, line: _Line) -> None:
     if run.victims is None:
         return
     items = run.victims.get(line.product_id, [])
@@ -356,84 +469,105 @@ def _preempt(run: _Run, order: Order, key: tuple, line: OrderLine) -> None:
         alloc = items[-1]
         victim_line = run.lines[alloc.line_id]
         victim = run.orders[victim_line.order_id]
-        if priority_key(victim) <= key:
+        if victim.key <= order.key:
             break  # everyone left is at least as urgent as this order
         if alloc.quantity <= 0:
             items.pop()
             continue
-        level = run.levels[alloc.stock_level_id]
+        level = alloc.level
         take = min(alloc.quantity, line.qty_open - line.qty_allocated)
         run.unreserve(alloc, take)
         run.set_backorder(victim_line, victim_line.qty_backordered + take, level)
         run.reserve(line, level, take)
         run.report.preempted_orders.add(victim.pk)
-        run.events.append(
-            OrderEvent(
-                order=victim,
-                kind=OrderEvent.Kind.ALLOCATION,
-                message=(
-                    f"{take} × {run.sku(level.product_id)} re-assigned to more urgent "
-                    f"order {order.number} (priority {order.priority_score} vs "
-                    f"{victim.priority_score})."
-                ),
-                user=run.user,
-            )
+        run.event(
+            victim,
+            f"{take} × {run.sku(level.product_id)} re-assigned to more urgent order "
+            f"{order.number} (priority {order.priority_score} vs {victim.priority_score}).",
         )
         if alloc.quantity == 0:
             items.pop()
         _settle_status(run, victim, [victim_line], message_prefix="Stock re-assigned")
 
 
-def _settle_status(run: _Run, order: Order, lines: list[OrderLine], *, message_prefix: str) -> None:
+def _settle_status(run: _Run, order: _Order, lines: list[_Line], *, message_prefix: str) -> None:
     """Ready when nothing of ``lines`` is backordered (callers pass all lines, or for a
-    pre-empted order the line that just lost units, which alone makes it backordered)."""
-    backordered = sum(ln.qty_backordered for ln in lines)
-    allocated = sum(ln.qty_allocated for ln in lines)
-    target = S.BACKORDERED if backordered else S.READY
-    if order.status != target:
-        message = f"{message_prefix}: {allocated} reserved, {backordered} backordered."
-        run.events.append(
-            set_status(
-                order,
-                target,
-                user=run.user,
-                kind=OrderEvent.Kind.ALLOCATION,
-                message=message,
-                save=False,
-            )
+    pre-empted order the line that just lost units, which alone makes it backordered).
+
+    The move follows the status machine (``orders.services.status.TRANSITIONS``): the engine
+    only loads ``new``/``ready``/``backordered`` orders, and every move between them towards
+    ``ready`` or ``backordered`` is allowed; the assertion guards that table."""
+    backordered = 0
+    allocated = 0
+    for ln in lines:
+        backordered += ln.qty_backordered
+        allocated += ln.qty_allocated
+    target = BACKORDERED if backordered else READY
+    if order.status == target:
+        return
+    assert target in TRANSITIONS[order.status], (order.status, target)
+    run.event(
+        order,
+        f"{message_prefix}: {allocated} reserved, {backordered} backordered.",
+        order.status,
+        target,
+    )
+    order.status = target
+    order.segment = str(
+        compute_segment(
+            status=target,
+            ship_by=order.ship_by,
+            expedite=order.expedite,
+            client=run.clients[order.client_id],
+            now=run.now,
         )
-        run.dirty_orders.add(order.pk)
+    )
+    run.dirty_orders.add(order.pk)
 
 
 def _write(run: _Run) -> None:
-    inventory.stock_levels_save_reservations(levels=[run.levels[pk] for pk in run.dirty_levels])
+    levels = [run.levels[pk] for pk in sorted(run.dirty_levels)]
+    for lv in levels:
+        if lv.allocated > lv.on_hand or lv.allocated < 0 or lv.backordered < 0:
+            raise InsufficientStock(
+                f"Stock level {lv.pk}: cannot reserve {lv.allocated} with {lv.on_hand} on hand."
+            )
+    update_rows(
+        StockLevel,
+        ("allocated", "backordered"),
+        [(lv.pk, lv.allocated, lv.backordered) for lv in levels],
+    )
     new, changed, gone = [], [], []
     for alloc in run.allocations.values():
         if alloc.pk is None:
             if alloc.quantity > 0:
-                new.append(alloc)
+                new.append((alloc.line_id, alloc.level.pk, alloc.quantity))
         elif alloc.quantity == 0:
             gone.append(alloc.pk)
         else:
-            changed.append(alloc)
+            changed.append((alloc.pk, alloc.quantity))
     if gone:
         Allocation.objects.filter(pk__in=gone).delete()
-    if changed:
-        bulk_update_columns(Allocation, changed, ["quantity"])
-    if new:
-        Allocation.objects.bulk_create(new, batch_size=1000)
-    if run.dirty_lines:
-        bulk_update_columns(
-            OrderLine,
-            [run.lines[pk] for pk in run.dirty_lines],
-            ["qty_allocated", "qty_backordered", "backorder_level"],
-        )
-    if run.dirty_orders:
-        bulk_update_columns(
-            Order, [run.orders[pk] for pk in run.dirty_orders], ["status", "segment"]
-        )
-    if run.events:
-        OrderEvent.objects.bulk_create(run.events, batch_size=1000)
+    update_rows(Allocation, ("quantity",), changed)
+    insert_rows(Allocation, ("line_id", "stock_level_id", "quantity"), new)
+    update_rows(
+        OrderLine,
+        ("qty_allocated", "qty_backordered", "backorder_level_id"),
+        [
+            (ln.pk, ln.qty_allocated, ln.qty_backordered, ln.backorder_level_id)
+            for ln in (run.lines[pk] for pk in run.dirty_lines)
+        ],
+    )
+    update_rows(
+        Order,
+        ("status", "segment", "updated_at"),
+        [(o.pk, o.status, o.segment, run.now) for o in (run.orders[pk] for pk in run.dirty_orders)],
+    )
+    insert_rows(
+        OrderEvent,
+        ("order_id", "kind", "from_status", "to_status", "message", "user_id"),
+        run.events,
+    )
 
 
 def _ensure_levels(product_ids: set[int]) -> None:
@@ -445,6 +579,20 @@ def _ensure_levels(product_ids: set[int]) -> None:
     missing = product_ids - have
     if missing:
         inventory.stock_levels_ensure(products=Product.objects.filter(pk__in=missing))
+
+
+def _lock_levels(product_ids: set[int]) -> list[_Level]:
+    """``inventory.stock_levels_lock`` as plain rows: every level of these products, locked in
+    primary-key order (the lock order every write in the product follows)."""
+    if not product_ids:
+        return []
+    return [
+        _Level(*row)
+        for row in StockLevel.objects.select_for_update()
+        .filter(product_id__in=sorted(product_ids))
+        .order_by("pk")
+        .values_list("pk", "product_id", "warehouse_id", "on_hand", "allocated", "backordered")
+    ]
 
 
 @atomic_with_retry
@@ -470,34 +618,31 @@ def orders_allocate(
         lines_qs = lines_qs.filter(product_id__in=product_ids)
     products = set(lines_qs.order_by().values_list("product_id", flat=True).distinct())
     _ensure_levels(products)
-    levels = inventory.stock_levels_lock(product_ids=products, related=())
+    levels = _lock_levels(products)
     active = dict(Warehouse.objects.order_by().values_list("pk", "active"))
     run = _Run(levels, user, active)
-    orders = list(
-        Order.objects.select_for_update()
-        .defer(*_ORDER_FIELDS_NOT_READ)
+    orders = [
+        _Order(*row)
+        for row in Order.objects.select_for_update()
         .filter(pk__in=order_ids, status__in=ALLOCATABLE)
         .order_by("pk")
-    )
+        .values_list(*_ORDER_COLUMNS)
+    ]
     if not orders:
         return run.report
-    clients = Client.objects.in_bulk()
+    run.clients = Client.objects.in_bulk()
     for order in orders:
-        order.client = clients[order.client_id]
         run.orders[order.pk] = order
     _load_lines(run, [o.pk for o in orders])
     if preempt:
         short = _short_products(run, orders, products)
         if short:
             _load_victims(run, short, set(run.orders), min(orders, key=priority_key))
-            for order in run.orders.values():
-                order.client = clients[order.client_id]
+    wanted = set(product_ids) if product_ids is not None else None
     for order in sorted(orders, key=priority_key):
-        lines = [
-            ln
-            for ln in run.lines_by_order[order.pk]
-            if product_ids is None or ln.product_id in product_ids
-        ]
+        lines = run.lines_by_order[order.pk]
+        if wanted is not None:
+            lines = [ln for ln in lines if ln.product_id in wanted]
         _allocate_order(run, order, lines, preempt)
         run.report.orders += 1
     for order in orders:
@@ -514,7 +659,7 @@ def orders_allocate(
     return run.report
 
 
-def _short_products(run: _Run, orders: list[Order], products: set[int]) -> dict[int, int]:
+def _short_products(run: _Run, orders: list[_Order], products: set[int]) -> dict[int, int]:
     """Products the batch wants more of than is available, with the units it is short: only
     those can need preemption, and never more units than that."""
     want: dict[int, int] = defaultdict(int)
@@ -530,7 +675,7 @@ def _short_products(run: _Run, orders: list[Order], products: set[int]) -> dict[
 
 
 def orders_allocate_in_priority_order(
-    *, order_ids: list[int], chunk: int = 500, user=None
+    *, order_ids: list[int], chunk: int = 2000, user=None
 ) -> AllocationReport:
     """Allocate many orders, each chunk in its own transaction, most urgent chunk first."""
     ordered = list(
