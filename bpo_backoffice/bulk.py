@@ -79,6 +79,7 @@ def insert_rows(
     rows: Sequence[Sequence],
     *,
     batch_size: int = 2000,
+    return_ids: bool = True,
 ) -> list[int]:
     """Insert plain rows (tuples of database-ready values for ``fields``, given by attname)
     and return their new primary keys, in order.
@@ -96,7 +97,7 @@ def insert_rows(
     if connection.vendor != "postgresql":
         objs = [model(**dict(zip(fields, row, strict=True))) for row in rows]
         model._default_manager.bulk_create(objs, batch_size=batch_size)
-        return [obj.pk for obj in objs]
+        return [obj.pk for obj in objs] if return_ids else []
     given = {opts.get_field(name).attname for name in fields}
     columns = [opts.get_field(name).column for name in fields]
     defaults = _constant_defaults(opts, given, connection)
@@ -104,22 +105,25 @@ def insert_rows(
     tail = [value for _, value in defaults]
     qn = connection.ops.quote_name
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [opts.db_table, opts.pk.column, len(rows)],
-        )
-        ids = [new_id for (new_id,) in cursor.fetchall()]
-        sql = "COPY {} ({}) FROM STDIN".format(
-            qn(opts.db_table), ", ".join(qn(c) for c in [opts.pk.column, *columns])
-        )
+        if return_ids:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                [opts.db_table, opts.pk.column, len(rows)],
+            )
+            ids = [new_id for (new_id,) in cursor.fetchall()]
+            columns.insert(0, opts.pk.column)
+            rows = [(new_id, *row) for new_id, row in zip(ids, rows, strict=True)]
+        else:
+            ids = []
+        sql = "COPY {} ({}) FROM STDIN".format(qn(opts.db_table), ", ".join(qn(c) for c in columns))
         with connection.wrap_database_errors, cursor.cursor.copy(sql) as copy:
             write = copy.write_row
             if tail:
-                for new_id, row in zip(ids, rows, strict=True):
-                    write((new_id, *row, *tail))
+                for row in rows:
+                    write((*row, *tail))
             else:
-                for new_id, row in zip(ids, rows, strict=True):
-                    write((new_id, *row))
+                for row in rows:
+                    write(row)
     return ids
 
 
@@ -161,9 +165,22 @@ def update_rows(
         names=", ".join(qn(f.column) for f in columns),
     )
     updated = 0
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), batch_size):
-            batch = rows[start : start + batch_size]
-            cursor.execute(sql, [list(column) for column in zip(*batch, strict=True)])
-            updated += cursor.rowcount
+    for start in range(0, len(rows), batch_size):
+        batch = rows[start : start + batch_size]
+        updated += execute_arrays(connection, sql, [list(col) for col in zip(*batch, strict=True)])
     return updated
+
+
+def execute_arrays(connection, sql: str, params: list) -> int:
+    """Run one statement on PostgreSQL with server-side binding and binary parameters.
+
+    Django's psycopg cursors bind client-side: every element of a 5,000-row array parameter
+    is quoted into the SQL text in Python. A plain psycopg cursor on the same connection (so in
+    the same transaction) sends the arrays as binary parameters instead. Returns the rowcount.
+    """
+    import psycopg
+
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, binary=True)
+        return cursor.rowcount

@@ -87,7 +87,10 @@ class Order(models.Model):
         SHOPIFY = "shopify", "Shopify export"
         API = "api", "API"
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="orders")
+    # No index of its own: every query by client is served by (client, number) or a queue index.
+    client = models.ForeignKey(
+        Client, on_delete=models.PROTECT, related_name="orders", db_index=False
+    )
     number = models.CharField("order number", max_length=64)
     customer = models.ForeignKey(
         Customer, on_delete=models.PROTECT, related_name="orders", null=True, blank=True
@@ -123,6 +126,7 @@ class Order(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="assigned_orders",
+        db_index=False,  # (assigned_to, status) serves it
     )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.NEW)
     segment = models.CharField(max_length=12, choices=Segment.choices, default=Segment.STANDARD)
@@ -215,7 +219,12 @@ class OrderLine(models.Model):
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
     line_no = models.PositiveIntegerField(default=1)
-    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="order_lines")
+    product = models.ForeignKey(
+        Product,
+        on_delete=models.PROTECT,
+        related_name="order_lines",
+        db_index=False,  # line_product_order_idx (product, order) serves it
+    )
     quantity = models.PositiveIntegerField()
     unit_price = models.DecimalField(max_digits=12, decimal_places=2, default=0)
     qty_allocated = models.PositiveIntegerField(default=0)
@@ -266,8 +275,14 @@ class OrderLine(models.Model):
 class Allocation(models.Model):
     """Units of one order line reserved in one warehouse (a line may be split)."""
 
-    line = models.ForeignKey(OrderLine, on_delete=models.CASCADE, related_name="allocations")
-    stock_level = models.ForeignKey(StockLevel, on_delete=models.PROTECT, related_name="+")
+    # Served by allocation_unique (line, stock_level) and allocation_level_idx (stock_level,
+    # line): single-column indexes would only slow every allocation down.
+    line = models.ForeignKey(
+        OrderLine, on_delete=models.CASCADE, related_name="allocations", db_index=False
+    )
+    stock_level = models.ForeignKey(
+        StockLevel, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     quantity = models.PositiveIntegerField()
 
     class Meta:
@@ -299,7 +314,10 @@ class OrderEvent(models.Model):
         EXCEPTION = "exception", "Carrier exception"  # exception or return reported by a carrier
         RESOLVED = "resolved", "Exception resolved"  # an agent cleared the exception flag
 
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    # orderevent_order_idx (order, -id) serves it.
+    order = models.ForeignKey(
+        Order, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     kind = models.CharField(max_length=12, choices=Kind.choices)
     from_status = models.CharField(max_length=12, blank=True)
     to_status = models.CharField(max_length=12, blank=True)

@@ -220,7 +220,7 @@ class _Run:
     def sku(self, product_id: int) -> str:
         if self._skus is None:  # only messages need SKUs: one query, on first use
             ids = {lv.product_id for lv in self.levels.values()}
-            self._skus = dict(Product.objects.filter(pk__in=ids).values_list("pk", "sku"))
+            self._skus = dict(Product.objects.filter(pk__anyof=list(ids)).values_list("pk", "sku"))
         return self._skus[product_id]
 
     def available(self, level: _Level) -> int:
@@ -269,7 +269,7 @@ class _Run:
 
 def _load_lines(run: _Run, order_ids: list[int]) -> None:
     rows = (
-        OrderLine.objects.filter(order_id__in=order_ids)
+        OrderLine.objects.filter(order_id__anyof=order_ids)
         .order_by("order_id", "line_no")
         .values_list(*_LINE_COLUMNS)
     )
@@ -288,7 +288,7 @@ def _load_lines(run: _Run, order_ids: list[int]) -> None:
     # reservations untouched; their levels are not locked, only their warehouse is read (the
     # plan prefers a warehouse that already holds part of the order).
     others: dict[int, _Level] = {}
-    rows = Allocation.objects.filter(line_id__in=held).values_list(
+    rows = Allocation.objects.filter(line_id__anyof=held).values_list(
         "pk", "line_id", "stock_level_id", "quantity", "stock_level__warehouse_id"
     )
     for pk, line_id, level_id, quantity, warehouse_id in rows:
@@ -342,13 +342,13 @@ def _load_victims(
             priority_score__lte=most_urgent.priority_score,  # implied; the index's range
             status__in=PREEMPTABLE,
         )
-        .exclude(pk__in=batch_order_ids)
+        .exclude(pk__anyof=list(batch_order_ids))
         .order_by()
         .values_list("pk", flat=True)[: _VICTIM_IDS_MAX + 1]
     )
     if not candidates:
         return
-    by_id = {"line__order_id__in": candidates} if len(candidates) <= _VICTIM_IDS_MAX else {}
+    by_id = {"line__order_id__anyof": candidates} if len(candidates) <= _VICTIM_IDS_MAX else {}
     less_urgent_first = [
         F("line__order__priority_score").asc(),
         F("line__order__ship_by").desc(),
@@ -358,11 +358,11 @@ def _load_victims(
     ranked = list(
         Allocation.objects.filter(
             _less_urgent_than(most_urgent, "line__order__"),
-            stock_level__product_id__in=list(shortages),
+            stock_level__product_id__anyof=list(shortages),
             line__order__status__in=PREEMPTABLE,
             **by_id,  # the same rows (when there are few candidates), found by index
         )
-        .exclude(line__order_id__in=batch_order_ids)
+        .exclude(line__order_id__anyof=list(batch_order_ids))
         .annotate(
             product_id=F("stock_level__product_id"),
             rank=Window(
@@ -384,7 +384,7 @@ def _load_victims(
         for row in Order.objects.select_for_update()
         .filter(
             _less_urgent_than(most_urgent),
-            pk__in=sorted({r[4] for r in ranked}),
+            pk__anyof=sorted({r[4] for r in ranked}),
             status__in=PREEMPTABLE,
         )
         .order_by("pk")
@@ -392,7 +392,7 @@ def _load_victims(
     }
     missing = {r[1] for r in ranked if r[1] not in run.lines}
     if missing:
-        for row in OrderLine.objects.filter(pk__in=missing).values_list(*_LINE_COLUMNS):
+        for row in OrderLine.objects.filter(pk__anyof=list(missing)).values_list(*_LINE_COLUMNS):
             run.lines[row[0]] = _Line(*row)
     for pk, line_id, level_id, quantity, order_id, product_id, _rank in ranked:
         order = locked.get(order_id)
@@ -549,7 +549,7 @@ def _write(run: _Run) -> None:
     if gone:
         Allocation.objects.filter(pk__in=gone).delete()
     update_rows(Allocation, ("quantity",), changed)
-    insert_rows(Allocation, ("line_id", "stock_level_id", "quantity"), new)
+    insert_rows(Allocation, ("line_id", "stock_level_id", "quantity"), new, return_ids=False)
     update_rows(
         OrderLine,
         ("qty_allocated", "qty_backordered", "backorder_level_id"),
@@ -567,18 +567,8 @@ def _write(run: _Run) -> None:
         OrderEvent,
         ("order_id", "kind", "from_status", "to_status", "message", "user_id"),
         run.events,
+        return_ids=False,
     )
-
-
-def _ensure_levels(product_ids: set[int]) -> None:
-    have = set(
-        StockLevel.objects.filter(product_id__in=product_ids)
-        .order_by()  # no Meta ordering: it joins product and warehouse for nothing
-        .values_list("product_id", flat=True)
-    )
-    missing = product_ids - have
-    if missing:
-        inventory.stock_levels_ensure(products=Product.objects.filter(pk__in=missing))
 
 
 def _lock_levels(product_ids: set[int]) -> list[_Level]:
@@ -589,7 +579,7 @@ def _lock_levels(product_ids: set[int]) -> list[_Level]:
     return [
         _Level(*row)
         for row in StockLevel.objects.select_for_update()
-        .filter(product_id__in=sorted(product_ids))
+        .filter(product_id__anyof=sorted(product_ids))
         .order_by("pk")
         .values_list("pk", "product_id", "warehouse_id", "on_hand", "allocated", "backordered")
     ]
@@ -612,19 +602,22 @@ def orders_allocate(
     """
     # The ids on both sides, so that PostgreSQL reaches lines and orders through their indexes
     # (joined on ``order__status`` it scanned the whole orders table on every call).
-    allocatable = Order.objects.filter(pk__in=order_ids, status__in=ALLOCATABLE).values("pk")
-    lines_qs = OrderLine.objects.filter(order_id__in=order_ids).filter(order_id__in=allocatable)
+    allocatable = Order.objects.filter(pk__anyof=order_ids, status__in=ALLOCATABLE).values("pk")
+    lines_qs = OrderLine.objects.filter(order_id__anyof=order_ids).filter(order_id__in=allocatable)
     if product_ids is not None:
-        lines_qs = lines_qs.filter(product_id__in=product_ids)
+        lines_qs = lines_qs.filter(product_id__anyof=list(product_ids))
     products = set(lines_qs.order_by().values_list("product_id", flat=True).distinct())
-    _ensure_levels(products)
     levels = _lock_levels(products)
+    missing = products - {lv.product_id for lv in levels}
+    if missing:  # demand needs somewhere to be counted: a level in the default warehouse
+        inventory.stock_levels_ensure(products=Product.objects.filter(pk__anyof=sorted(missing)))
+        levels = _lock_levels(products)
     active = dict(Warehouse.objects.order_by().values_list("pk", "active"))
     run = _Run(levels, user, active)
     orders = [
         _Order(*row)
         for row in Order.objects.select_for_update()
-        .filter(pk__in=order_ids, status__in=ALLOCATABLE)
+        .filter(pk__anyof=order_ids, status__in=ALLOCATABLE)
         .order_by("pk")
         .values_list(*_ORDER_COLUMNS)
     ]
@@ -679,7 +672,7 @@ def orders_allocate_in_priority_order(
 ) -> AllocationReport:
     """Allocate many orders, each chunk in its own transaction, most urgent chunk first."""
     ordered = list(
-        Order.objects.filter(pk__in=order_ids, status__in=ALLOCATABLE)
+        Order.objects.filter(pk__anyof=list(order_ids), status__in=ALLOCATABLE)
         .order_by("-priority_score", "ship_by", "placed_at", "id")
         .values_list("id", flat=True)
     )
