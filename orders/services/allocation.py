@@ -83,6 +83,13 @@ _LINE_COLUMNS = (
 )
 
 
+_FRESH_ID_BASE = 2**62  # beyond any real id: the tie-break position of orders not yet saved
+
+
+def _key(order: _Order) -> tuple:
+    return order.key
+
+
 def priority_key(order) -> tuple:
     """Sort key: smaller is more urgent (an ``Order`` or the engine's own order rows)."""
     return (-order.priority_score, order.ship_by, order.placed_at, order.pk)
@@ -312,7 +319,7 @@ def _less_urgent_than(order: _Order, prefix: str = "") -> Q:
                 f"{p}priority_score": s,
                 f"{p}ship_by": ship_by,
                 f"{p}placed_at": placed_at,
-                f"{p}id__gt": order.pk,
+                f"{p}id__gt": order.key[3],
             }
         )
     )
@@ -336,46 +343,42 @@ def _load_victims(
     # allocated in priority order finds none and stops here. (In the one joined query below,
     # PostgreSQL reads every reservation of the short products on each call, a cost that
     # grows with the backlog; given the candidates' ids it goes through the indexes.)
+    clients = sorted({o.client_id for o in run.orders.values()})
     candidates = list(
         Order.objects.filter(
             _less_urgent_than(most_urgent),
             priority_score__lte=most_urgent.priority_score,  # implied; the index's range
             status__in=PREEMPTABLE,
+            client_id__in=clients,  # stock belongs to one client: no one else's orders
         )
-        .exclude(pk__anyof=list(batch_order_ids))
+        .exclude(pk__anyof=list(batch_order_ids) or [0])
         .order_by()
-        .values_list("pk", flat=True)[: _VICTIM_IDS_MAX + 1]
+        .values_list("pk", "priority_score", "ship_by", "placed_at")[: _VICTIM_IDS_MAX + 1]
     )
     if not candidates:
         return
-    by_id = {"line__order_id__anyof": candidates} if len(candidates) <= _VICTIM_IDS_MAX else {}
-    less_urgent_first = [
-        F("line__order__priority_score").asc(),
-        F("line__order__ship_by").desc(),
-        F("line__order__placed_at").desc(),
-        F("line__order_id").desc(),
-    ]
-    ranked = list(
-        Allocation.objects.filter(
-            _less_urgent_than(most_urgent, "line__order__"),
-            stock_level__product_id__anyof=list(shortages),
-            line__order__status__in=PREEMPTABLE,
-            **by_id,  # the same rows (when there are few candidates), found by index
+    if len(candidates) <= _VICTIM_IDS_MAX:
+        # Few candidates: their reservations of the short products by index (line, then
+        # allocation), ranked here. The window query below would join every reservation.
+        less_urgent = {
+            pk: (-score, ship_by, placed_at, pk) for pk, score, ship_by, placed_at in candidates
+        }
+        rows = list(
+            Allocation.objects.filter(
+                line__order_id__anyof=list(less_urgent),
+                line__product_id__anyof=list(shortages),
+            ).values_list(
+                "pk", "line_id", "stock_level_id", "quantity", "line__order_id", "line__product_id"
+            )
         )
-        .exclude(line__order_id__anyof=list(batch_order_ids))
-        .annotate(
-            product_id=F("stock_level__product_id"),
-            rank=Window(
-                RowNumber(),
-                partition_by=[F("stock_level__product_id")],
-                order_by=less_urgent_first,
-            ),
-        )
-        .filter(rank__lte=max(shortages.values()))
-        .values_list(
-            "pk", "line_id", "stock_level_id", "quantity", "line__order_id", "product_id", "rank"
-        )
-    )
+        rows.sort(key=lambda r: less_urgent[r[4]], reverse=True)  # least urgent first
+        taken: dict[int, int] = defaultdict(int)
+        ranked = []
+        for r in rows:
+            taken[r[5]] += 1
+            ranked.append((*r, taken[r[5]]))
+    else:
+        ranked = _ranked_reservations(shortages, batch_order_ids, most_urgent)
     ranked = [r for r in ranked if r[6] <= shortages[r[5]]]
     if not ranked:
         return
@@ -404,6 +407,39 @@ def _load_victims(
     for items in run.victims.values():
         # Sorted most urgent first, so popping from the end takes the least urgent first.
         items.sort(key=lambda a: run.orders[run.lines[a.line_id].order_id].key)
+
+
+def _ranked_reservations(
+    shortages: dict[int, int], batch_order_ids: set[int], most_urgent: _Order
+) -> list[tuple]:
+    """Many candidates: the database ranks the reservations of the short products per product,
+    least urgent first, at most the largest shortage each."""
+    less_urgent_first = [
+        F("line__order__priority_score").asc(),
+        F("line__order__ship_by").desc(),
+        F("line__order__placed_at").desc(),
+        F("line__order_id").desc(),
+    ]
+    return list(
+        Allocation.objects.filter(
+            _less_urgent_than(most_urgent, "line__order__"),
+            stock_level__product_id__anyof=list(shortages),
+            line__order__status__in=PREEMPTABLE,
+        )
+        .exclude(line__order_id__anyof=list(batch_order_ids) or [0])
+        .annotate(
+            product_id=F("stock_level__product_id"),
+            rank=Window(
+                RowNumber(),
+                partition_by=[F("stock_level__product_id")],
+                order_by=less_urgent_first,
+            ),
+        )
+        .filter(rank__lte=max(shortages.values()))
+        .values_list(
+            "pk", "line_id", "stock_level_id", "quantity", "line__order_id", "product_id", "rank"
+        )
+    )
 
 
 def _plan_warehouses(run: _Run, order: _Order, need: dict[int, int]) -> list[int]:
@@ -525,7 +561,15 @@ def _settle_status(run: _Run, order: _Order, lines: list[_Line], *, message_pref
     run.dirty_orders.add(order.pk)
 
 
-def _write(run: _Run) -> None:
+def allocation_write(
+    run: _Run, *, order_ids: dict[int, int] | None = None, line_ids: dict[int, int] | None = None
+) -> None:
+    """Step 4: write what :func:`allocation_plan` decided. ``order_ids``/``line_ids`` map the
+    fresh orders' and lines' temporary ids to the ids they got when the caller inserted them
+    (the fresh rows themselves are the caller's to insert; only their allocations and
+    timeline rows are written here)."""
+    order_ids = order_ids or {}
+    line_ids = line_ids or {}
     levels = [run.levels[pk] for pk in sorted(run.dirty_levels)]
     for lv in levels:
         if lv.allocated > lv.on_hand or lv.allocated < 0 or lv.backordered < 0:
@@ -541,7 +585,8 @@ def _write(run: _Run) -> None:
     for alloc in run.allocations.values():
         if alloc.pk is None:
             if alloc.quantity > 0:
-                new.append((alloc.line_id, alloc.level.pk, alloc.quantity))
+                line_id = alloc.line_id if alloc.line_id > 0 else line_ids[alloc.line_id]
+                new.append((line_id, alloc.level.pk, alloc.quantity))
         elif alloc.quantity == 0:
             gone.append(alloc.pk)
         else:
@@ -555,7 +600,7 @@ def _write(run: _Run) -> None:
         ("qty_allocated", "qty_backordered", "backorder_level_id"),
         [
             (ln.pk, ln.qty_allocated, ln.qty_backordered, ln.backorder_level_id)
-            for ln in (run.lines[pk] for pk in run.dirty_lines)
+            for ln in (run.lines[pk] for pk in run.dirty_lines if pk > 0)
         ],
     )
     update_rows(
@@ -566,7 +611,9 @@ def _write(run: _Run) -> None:
     insert_rows(
         OrderEvent,
         ("order_id", "kind", "from_status", "to_status", "message", "user_id"),
-        run.events,
+        [(e[0] if e[0] > 0 else order_ids[e[0]], *e[1:]) for e in run.events]
+        if order_ids
+        else run.events,
         return_ids=False,
     )
 
@@ -600,13 +647,67 @@ def orders_allocate(
     when short) the less urgent orders whose reservations it takes. Orders that are not
     ``new``/``backordered``/``ready`` are skipped untouched.
     """
-    # The ids on both sides, so that PostgreSQL reaches lines and orders through their indexes
-    # (joined on ``order__status`` it scanned the whole orders table on every call).
-    allocatable = Order.objects.filter(pk__anyof=order_ids, status__in=ALLOCATABLE).values("pk")
-    lines_qs = OrderLine.objects.filter(order_id__anyof=order_ids).filter(order_id__in=allocatable)
-    if product_ids is not None:
-        lines_qs = lines_qs.filter(product_id__anyof=list(product_ids))
-    products = set(lines_qs.order_by().values_list("product_id", flat=True).distinct())
+    run = allocation_plan(order_ids=order_ids, product_ids=product_ids, user=user, preempt=preempt)
+    allocation_write(run)
+    return run.report
+
+
+# Orders not in the database yet (``orders_create_batch``): planned with temporary negative
+# ids, inserted by the caller with the outcome, then ``allocation_write`` binds the real ids.
+FreshOrder = _Order
+FreshLine = _Line
+
+
+def fresh_order(temp_id: int, order: Order) -> _Order:
+    """The engine's row for an unsaved ``order`` (``temp_id`` < 0, unique in the batch)."""
+    fresh = _Order(
+        temp_id,
+        order.client_id,
+        order.number,
+        order.status,
+        order.priority_score,
+        order.ship_by,
+        order.placed_at,
+        order.expedite,
+    )
+    fresh.segment = order.segment
+    # Ties are broken by id, and a fresh order will get a higher id than every existing one.
+    fresh.key = (*fresh.key[:3], _FRESH_ID_BASE - temp_id)
+    return fresh
+
+
+def fresh_line(temp_id: int, temp_order_id: int, product_id: int, quantity: int) -> _Line:
+    return _Line(temp_id, temp_order_id, product_id, quantity, 0, 0, 0, 0, None)
+
+
+def allocation_plan(
+    *,
+    order_ids: list[int] = (),
+    product_ids: list[int] | None = None,
+    user=None,
+    preempt: bool = True,
+    fresh_orders: list[_Order] = (),
+    fresh_lines: list[_Line] = (),
+) -> _Run:
+    """Lock, load and decide (steps 1–3 of the module docstring); nothing is written.
+
+    Must run inside a transaction, followed by :func:`allocation_write`. ``fresh_orders``/
+    ``fresh_lines`` are orders being created in this transaction, not yet inserted: they
+    are allocated with the others, in the same priority order, and may pre-empt less urgent
+    orders; afterwards their ``status``/``segment`` and line quantities hold the outcome.
+    """
+    order_ids = list(order_ids)
+    products: set[int] = {ln.product_id for ln in fresh_lines}
+    if order_ids:
+        # The ids on both sides, so that PostgreSQL reaches lines and orders through their
+        # indexes (joined on ``order__status`` it scanned the whole orders table on every call).
+        allocatable = Order.objects.filter(pk__anyof=order_ids, status__in=ALLOCATABLE)
+        lines_qs = OrderLine.objects.filter(order_id__anyof=order_ids).filter(
+            order_id__in=allocatable.values("pk")
+        )
+        if product_ids is not None:
+            lines_qs = lines_qs.filter(product_id__anyof=list(product_ids))
+        products |= set(lines_qs.order_by().values_list("product_id", flat=True).distinct())
     levels = _lock_levels(products)
     missing = products - {lv.product_id for lv in levels}
     if missing:  # demand needs somewhere to be counted: a level in the default warehouse
@@ -614,25 +715,35 @@ def orders_allocate(
         levels = _lock_levels(products)
     active = dict(Warehouse.objects.order_by().values_list("pk", "active"))
     run = _Run(levels, user, active)
-    orders = [
-        _Order(*row)
-        for row in Order.objects.select_for_update()
-        .filter(pk__anyof=order_ids, status__in=ALLOCATABLE)
-        .order_by("pk")
-        .values_list(*_ORDER_COLUMNS)
-    ]
+    orders = (
+        [
+            _Order(*row)
+            for row in Order.objects.select_for_update()
+            .filter(pk__anyof=order_ids, status__in=ALLOCATABLE)
+            .order_by("pk")
+            .values_list(*_ORDER_COLUMNS)
+        ]
+        if order_ids
+        else []
+    )
+    existing = [o.pk for o in orders]
+    orders += fresh_orders
     if not orders:
-        return run.report
+        return run
     run.clients = Client.objects.in_bulk()
     for order in orders:
         run.orders[order.pk] = order
-    _load_lines(run, [o.pk for o in orders])
+    if existing:
+        _load_lines(run, existing)
+    for line in fresh_lines:
+        run.lines[line.pk] = line
+        run.lines_by_order[line.order_id].append(line)
     if preempt:
         short = _short_products(run, orders, products)
         if short:
-            _load_victims(run, short, set(run.orders), min(orders, key=priority_key))
+            _load_victims(run, short, set(existing), min(orders, key=_key))
     wanted = set(product_ids) if product_ids is not None else None
-    for order in sorted(orders, key=priority_key):
+    for order in sorted(orders, key=_key):
         lines = run.lines_by_order[order.pk]
         if wanted is not None:
             lines = [ln for ln in lines if ln.product_id in wanted]
@@ -648,8 +759,7 @@ def orders_allocate(
     run.report.units_backordered = sum(
         run.lines[pk].qty_backordered for pk in run.dirty_lines if run.lines[pk].order_id in batch
     )
-    _write(run)
-    return run.report
+    return run
 
 
 def _short_products(run: _Run, orders: list[_Order], products: set[int]) -> dict[int, int]:

@@ -20,7 +20,12 @@ from clients.models import Client
 from inventory.models import Product
 from orders.exceptions import OrderValidationError
 from orders.models import Customer, Order, OrderEvent, OrderLine
-from orders.services.allocation import orders_allocate
+from orders.services.allocation import (
+    allocation_plan,
+    allocation_write,
+    fresh_line,
+    fresh_order,
+)
 from orders.services.priority import apply_priority
 
 
@@ -130,8 +135,9 @@ def orders_create_batch(
 
     All or nothing: any invalid input or an order number that exists already raises
     :class:`OrderValidationError` and nothing is written (callers that import files filter
-    known numbers first). Allocation runs over the whole batch, most urgent first, and locks
-    the stock levels of the products involved, then the new orders.
+    known numbers first). Allocation runs over the whole batch, most urgent first, before the
+    orders are inserted (the stock levels of the products involved are locked first), so each
+    order and line is written once with its outcome.
     """
     if not inputs:
         return []
@@ -147,6 +153,35 @@ def orders_create_batch(
         raise OrderValidationError(f"Order {existing[0]} already exists for {client.code}.")
     now = timezone.now()
     orders = [_build(client, data, now) for data in inputs]
+    lines = [
+        OrderLine(
+            order=order,
+            line_no=i,
+            product=ln.product,
+            quantity=ln.quantity,
+            unit_price=ln.unit_price or Decimal("0"),
+        )
+        for order, data in zip(orders, inputs, strict=True)
+        for i, ln in enumerate(data.lines, start=1)
+    ]
+    run = None
+    if allocate:
+        # Decided before anything is inserted (stock levels locked first, the product's lock
+        # order), so every order is written once, already ready or backordered: no second
+        # pass of UPDATEs over the orders and lines just created.
+        temp_of = {id(order): -n for n, order in enumerate(orders, start=1)}
+        fresh_orders = [fresh_order(temp_of[id(order)], order) for order in orders]
+        fresh_lines = [
+            fresh_line(-n, temp_of[id(line.order)], line.product_id, line.quantity)
+            for n, line in enumerate(lines, start=1)
+        ]
+        run = allocation_plan(fresh_orders=fresh_orders, fresh_lines=fresh_lines, user=user)
+        for order, fresh in zip(orders, fresh_orders, strict=True):
+            order.status, order.segment = fresh.status, fresh.segment
+        for line, fresh in zip(lines, fresh_lines, strict=True):
+            line.qty_allocated = fresh.qty_allocated
+            line.qty_backordered = fresh.qty_backordered
+            line.backorder_level_id = fresh.backorder_level_id
     try:
         with transaction.atomic():
             bulk_insert(Order, orders)
@@ -154,33 +189,26 @@ def orders_create_batch(
         raise OrderValidationError(
             f"One of these orders was created by someone else meanwhile: {exc}"
         ) from exc
-    bulk_insert(
-        OrderLine,
-        [
-            OrderLine(
-                order=order,
-                line_no=i,
-                product=ln.product,
-                quantity=ln.quantity,
-                unit_price=ln.unit_price or Decimal("0"),
-            )
-            for order, data in zip(orders, inputs, strict=True)
-            for i, ln in enumerate(data.lines, start=1)
-        ],
-    )
+    for line in lines:
+        line.order_id = line.order.pk
+    bulk_insert(OrderLine, lines)
     bulk_insert(
         OrderEvent,
         [
             OrderEvent(
                 order=order,
                 kind=event_kind,
-                to_status=order.status,
+                to_status=Order.Status.NEW,
                 message=data.note or f"Created ({order.get_source_display()}).",
                 user=user,
             )
             for order, data in zip(orders, inputs, strict=True)
         ],
     )
-    if allocate:
-        orders_allocate(order_ids=[o.pk for o in orders], user=user)
+    if run is not None:
+        allocation_write(
+            run,
+            order_ids={f.pk: o.pk for f, o in zip(fresh_orders, orders, strict=True)},
+            line_ids={f.pk: ln.pk for f, ln in zip(fresh_lines, lines, strict=True)},
+        )
     return orders
