@@ -55,7 +55,7 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--skus", type=int, default=10_000, help="products (default %(default)s)")
     group.add_argument("--warehouses", type=int, default=3, help="warehouses (default %(default)s)")
     group.add_argument(
-        "--chunk", type=int, default=500, help="orders per batch transaction (default %(default)s)"
+        "--chunk", type=int, default=2000, help="orders per batch transaction (default %(default)s)"
     )
     group.add_argument(
         "--baseline",

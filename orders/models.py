@@ -397,6 +397,12 @@ class ImportJob(models.Model):
 
     @property
     def progress_percent(self) -> int:
+        """Checking is the whole of a preview; an import checks every row (first half of the
+        bar), then creates the new orders, most urgent first (second half)."""
         if not self.total_rows:
             return 100 if self.status in (self.Status.DONE, self.Status.PREVIEWED) else 0
-        return min(100, round(100 * self.processed_rows / self.total_rows))
+        checked = min(1.0, self.processed_rows / self.total_rows)
+        if self.status != self.Status.IMPORTING:
+            return round(100 * checked)
+        created = min(1.0, self.orders_created / self.orders_new) if self.orders_new else 0.0
+        return round(50 * checked + 50 * created)

@@ -1,23 +1,34 @@
 """The import itself: stream rows, group them into orders, check each order whole, then create
-the good ones through the order intake service in chunks.
+the good ones through the order intake service in chunks, most urgent first.
 
 Rules (see the import issue and README):
 - An order is identified by (client, order number). Known and identical → skipped; known but
   different → a conflict, reported and never overwritten.
 - Never a partial order: one bad row rejects its whole order, with all its rows listed in the
   rejected-rows report (the original columns plus an ``error`` column, ready to fix and re-upload).
-- The file is read once, streaming; memory holds one chunk of orders plus the set of order
-  numbers seen (to catch an order whose rows are not together).
+- The file is streamed (a light first pass finds orders whose rows are not together); memory
+  holds one chunk of orders plus the set of order numbers seen.
+- Two phases when importing for real. **Check**: every order is validated and compared with
+  what exists; the good ones are written, with their priority, to a spool file on disk (not
+  memory). **Create**: the spooled orders are created through ``orders_create_batch`` in
+  priority order, chunk after chunk, each chunk one transaction. Scarce stock thus goes to the
+  file's most urgent orders first, as the allocation engine wants it, instead of to whichever
+  came first in the file and then being taken back order by order (pre-emption), which cost
+  time and filled timelines with "re-assigned" entries.
 """
 
 from __future__ import annotations
 
 import csv
+import pickle
+import tempfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import BinaryIO, TextIO
+
+from django.utils import timezone
 
 from bpo_backoffice.bulk import bulk_insert
 from bpo_backoffice.db import atomic_with_retry
@@ -36,9 +47,11 @@ from orders.importing.parsing import (
 )
 from orders.importing.reader import CsvSource, FileProblem
 from orders.models import Customer, Order, OrderEvent, OrderLine
-from orders.services.intake import LineInput, OrderInput, orders_create_batch
+from orders.services.intake import LineInput, OrderInput, compute_ship_by, orders_create_batch
+from orders.services.priority import PriorityInput, compute_priority
 
-CHUNK_ORDERS = 1000
+CHUNK_ORDERS = 1000  # orders checked against the database at a time
+CREATE_CHUNK_ORDERS = 5000  # orders created (and allocated) per transaction
 MAX_SHOWN_ERRORS = 500
 
 
@@ -129,6 +142,7 @@ class OrderFileImport:
         rejects: TextIO | None = None,
         progress: Callable[[ImportResult, int], None] | None = None,
         chunk_orders: int = CHUNK_ORDERS,
+        create_chunk_orders: int = CREATE_CHUNK_ORDERS,
     ) -> None:
         self.client = client
         self.binary = binary
@@ -139,6 +153,9 @@ class OrderFileImport:
         self.rejects = csv.writer(rejects) if rejects is not None else None
         self.progress = progress
         self.chunk_orders = chunk_orders
+        self.create_chunk_orders = create_chunk_orders
+        self._spool = None  # good orders between the two phases (temporary file)
+        self._spooled: list[tuple] = []  # (priority key…, offset, size) per spooled order
         self.result = ImportResult()
         self._products: dict[str, Product] = {}
         self._scattered: dict[str, list[int]] = {}
@@ -184,6 +201,12 @@ class OrderFileImport:
         if current is not None:
             pending.append(self._finish(current))
         self._flush(pending, last_line)
+        if self._spool is not None:
+            try:
+                self._create_spooled()
+            finally:
+                self._spool.close()
+                self._spool = None
         return self.result
 
     def _find_scattered_orders(self, source: CsvSource) -> dict[str, list[int]]:
@@ -390,9 +413,87 @@ class OrderFileImport:
         if drafts:
             good = self._triage(drafts)
             if good and not self.dry_run:
-                self._create(good)
+                self._spool_drafts(good)
         if self.progress is not None:
             self.progress(self.result, last_line)
+
+    # -- between the phases: good orders on disk, with the key they will be created in ------------
+    def _spool_drafts(self, drafts: list[_Draft]) -> None:
+        """Write checked orders to the spool with their priority (as the intake service will
+        compute it; a customer's tier from the database when the customer exists)."""
+        if self._spool is None:
+            # Closed by run() once the orders are created (or on error).
+            self._spool = tempfile.TemporaryFile(prefix="bpo-import-")  # noqa: SIM115
+            self._now = timezone.now()
+        tiers = self._known_tiers(drafts)
+        client, now, spool = self.client, self._now, self._spool
+        for draft in drafts:
+            data = draft.data
+            placed_at = data.placed_at or now
+            ship_by = data.ship_by or compute_ship_by(
+                client=client, placed_at=placed_at, service_level=data.service_level
+            )
+            total = (
+                sum((ln.unit_price * ln.quantity for ln in data.lines), Decimal("0"))
+                + data.shipping_total
+                + data.tax_total
+            )
+            tier = tiers.get(("ref", draft.customer_ref)) or tiers.get(("email", draft.email))
+            score, _ = compute_priority(
+                PriorityInput(
+                    ship_by=ship_by,
+                    placed_at=placed_at,
+                    service_level=data.service_level,
+                    tier=tier or draft.tier,
+                    total=total,
+                    expedite=data.expedite,
+                ),
+                client,
+                now,
+            )
+            data.lines = [(ln.product.sku, ln.quantity, ln.unit_price) for ln in data.lines]
+            blob = pickle.dumps(draft, protocol=pickle.HIGHEST_PROTOCOL)
+            offset = spool.tell()
+            spool.write(blob)
+            self._spooled.append(
+                (-score, ship_by, placed_at, len(self._spooled), offset, len(blob))
+            )
+
+    def _known_tiers(self, drafts: list[_Draft]) -> dict[tuple[str, str], str]:
+        refs = [d.customer_ref for d in drafts if d.customer_ref]
+        emails = [d.email for d in drafts if d.email]
+        tiers: dict[tuple[str, str], str] = {}
+        customers = Customer.objects.filter(client=self.client)
+        if refs:
+            for ref, tier in customers.filter(external_id__anyof=refs).values_list(
+                "external_id", "tier"
+            ):
+                tiers[("ref", ref)] = tier
+        if emails:
+            for email, tier in (
+                customers.filter(email__anyof=emails).order_by("-id").values_list("email", "tier")
+            ):
+                tiers[("email", email)] = tier  # the oldest match wins, as in _customers
+        return tiers
+
+    def _create_spooled(self) -> None:
+        """Phase two: the spooled orders, most urgent first, in chunks (one transaction each)."""
+        self._spooled.sort()
+        spool, products = self._spool, self._products
+        chunk = self.create_chunk_orders
+        for start in range(0, len(self._spooled), chunk):
+            drafts = []
+            for *_key, offset, size in self._spooled[start : start + chunk]:
+                spool.seek(offset)
+                draft = pickle.loads(spool.read(size))
+                draft.data.lines = [
+                    LineInput(product=products[sku], quantity=qty, unit_price=price)
+                    for sku, qty, price in draft.data.lines
+                ]
+                drafts.append(draft)
+            self._create(drafts)
+            if self.progress is not None:
+                self.progress(self.result, self.result.total_rows)
 
     def _reject(self, draft: _Draft, reason_for_others: str | None = None) -> None:
         result = self.result

@@ -104,9 +104,11 @@ def _progress_saver(job_id: int):
     state = {"last": 0}
 
     def save(result: ImportResult, line: int) -> None:
-        if result.total_rows - state["last"] < PROGRESS_EVERY_ROWS and line:
+        # Work done: rows checked (first phase), then lines created (second phase).
+        done = result.total_rows + result.lines_created
+        if done - state["last"] < PROGRESS_EVERY_ROWS and line:
             return
-        state["last"] = result.total_rows
+        state["last"] = done
         ImportJob.objects.filter(pk=job_id).update(
             processed_rows=result.total_rows,
             orders_new=result.orders_new,

@@ -256,6 +256,7 @@ def background(monkeypatch, client, shop):
     monkeypatch.setattr(imports, "PROGRESS_EVERY_ROWS", 1)
     monkeypatch.setattr(Conf, "SYNC", True)
     monkeypatch.setitem(OrderFileImport.__init__.__kwdefaults__, "chunk_orders", 2)
+    monkeypatch.setitem(OrderFileImport.__init__.__kwdefaults__, "create_chunk_orders", 2)
     polled: list[dict] = []
     original = imports._progress_saver
 
@@ -329,15 +330,17 @@ def test_a_big_file_is_previewed_and_imported_in_the_background_with_progress(
 
     queued[0]()  # orders.tasks.run_import
 
+    # First every row is checked (nothing created yet), then the orders are created, most
+    # urgent first, two per transaction here.
     assert background == [
         {
             "status": "importing",
             "processed_rows": p,
             "total_rows": 6,
             "orders_new": n,
-            "orders_created": n,
+            "orders_created": c,
         }
-        for p, n in ((3, 2), (5, 4), (6, 6))
+        for p, n, c in ((3, 2, 0), (5, 4, 0), (6, 6, 0), (6, 6, 2), (6, 6, 4), (6, 6, 6))
     ]
     status = client.get(job_url("status", job)).json()
     assert status == {
@@ -382,8 +385,10 @@ def test_a_retried_background_task_does_nothing_twice(shop, background):
 
 def test_the_job_page_shows_a_progress_bar_while_importing(shop, client):
     job = import_job_create(client=shop.acme, user=shop.supervisor, upload=upload(six_orders()))
+    # Half the rows checked, no order created yet: a quarter of the way (checking is the first
+    # half of an import, creating the second).
     ImportJob.objects.filter(pk=job.pk).update(
-        status=ImportJob.Status.IMPORTING, processed_rows=3, orders_created=2, orders_rejected=1
+        status=ImportJob.Status.IMPORTING, processed_rows=3, orders_created=0, orders_rejected=1
     )
     client.force_login(shop.supervisor)
 
@@ -391,10 +396,13 @@ def test_the_job_page_shows_a_progress_bar_while_importing(shop, client):
 
     assert 'data-running="1"' in page
     assert '<div id="job-progress" >' in page
-    assert '<progress id="job-bar" max="100" value="50"' in page
-    assert "3 / 6 rows · 2 orders created · 1 rejected" in page
+    assert '<progress id="job-bar" max="100" value="25"' in page
+    assert "3 / 6 rows · 0 orders created · 1 rejected" in page
     assert 'id="job-counts"' not in page and 'id="confirm-import"' not in page
-    assert client.get(job_url("status", job)).json()["percent"] == 50
+    assert client.get(job_url("status", job)).json()["percent"] == 25
+    # Every row checked, 3 of the 6 new orders created: three quarters.
+    ImportJob.objects.filter(pk=job.pk).update(processed_rows=6, orders_new=6, orders_created=3)
+    assert client.get(job_url("status", job)).json()["percent"] == 75
 
     ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.DONE)
     page = client.get(job_url("change", job)).content.decode()

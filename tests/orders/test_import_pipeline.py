@@ -830,3 +830,42 @@ def test_shopify_wrong_currency_and_unknown_sku_reject_the_order(shop):
     assert (result.orders_rejected, result.rows_rejected) == (4, 6)
     assert Order.objects.count() == 0
     assert len(read_csv(rejects.getvalue())) == 1 + 6
+
+
+def test_scarce_stock_goes_to_the_most_urgent_orders_of_the_file_wherever_they_stand(shop):
+    """Orders are created most urgent first, across chunks: the 5 tents go to the overnight
+    orders at the end of the file, and nobody's stock is taken back (no pre-emption entries)."""
+    rows = []
+    for i in range(1, 7):
+        rows += native_order(f"STD-{i}", [("TENT", "1", "10.00")], service_level="standard")
+    for i in range(1, 6):
+        rows += native_order(f"ON-{i}", [("TENT", "1", "10.00")], service_level="overnight")
+
+    result = run_import(shop.acme, csv_bytes(NATIVE_HEADER, rows), chunk_orders=2)
+
+    assert (result.orders_created, result.lines_created) == (11, 11)
+    status = dict(Order.objects.filter(client=shop.acme).values_list("number", "status"))
+    assert {n for n, s in status.items() if s == "ready"} == {f"ON-{i}" for i in range(1, 6)}
+    assert {n for n, s in status.items() if s == "backordered"} == {f"STD-{i}" for i in range(1, 7)}
+    assert not OrderEvent.objects.filter(message__contains="re-assigned").exists()
+    shop.tent.refresh_from_db()
+    level = shop.tent.stock_levels.get()
+    assert (level.on_hand, level.allocated, level.backordered) == (5, 5, 6)
+
+
+def test_the_spool_between_the_phases_holds_orders_not_the_file_in_memory(shop):
+    """Chunks of 2 orders checked, 3 created per transaction: everything arrives, in order."""
+    rows = []
+    for i in range(1, 8):
+        rows += native_order(f"S-{i}", [("LAMP", "1", "10.00"), ("MUG", "2", "3.50")])
+    result = run_import(
+        shop.acme, csv_bytes(NATIVE_HEADER, rows), chunk_orders=2, create_chunk_orders=3
+    )
+    assert (result.orders_created, result.lines_created) == (7, 14)
+    lines = OrderLine.objects.filter(order__client=shop.acme)
+    assert sorted(lines.values_list("order__number", "product__sku", "quantity")) == sorted(
+        [(f"S-{i}", "LAMP", 1) for i in range(1, 8)] + [(f"S-{i}", "MUG", 2) for i in range(1, 8)]
+    )
+    assert set(Order.objects.filter(client=shop.acme).values_list("status", flat=True)) == {
+        "backordered"
+    }
