@@ -81,8 +81,9 @@ def insert_rows(
     batch_size: int = 2000,
     return_ids: bool = True,
 ) -> list[int]:
-    """Insert plain rows (tuples of database-ready values for ``fields``, given by attname)
-    and return their new primary keys, in order.
+    """Insert plain rows (tuples of values for ``fields``, by name or attname: ints, strings,
+    decimals, aware datetimes, ``None``; JSON fields take Python data) and return their new
+    primary keys, in order.
 
     The tuple twin of :func:`bulk_insert` for hot paths that never build model instances
     (allocation, import): on PostgreSQL one ``COPY`` after reserving the ids from the
@@ -98,8 +99,16 @@ def insert_rows(
         objs = [model(**dict(zip(fields, row, strict=True))) for row in rows]
         model._default_manager.bulk_create(objs, batch_size=batch_size)
         return [obj.pk for obj in objs] if return_ids else []
-    given = {opts.get_field(name).attname for name in fields}
-    columns = [opts.get_field(name).column for name in fields]
+    targets = [opts.get_field(name) for name in fields]
+    given = {f.attname for f in targets}
+    columns = [f.column for f in targets]
+    # Values go as they are, except where the column needs the field's own conversion (JSON).
+    preps = [(i, f) for i, f in enumerate(targets) if f.get_internal_type() == "JSONField"]
+    if preps:
+        rows = [list(row) for row in rows]
+        for row in rows:
+            for i, f in preps:
+                row[i] = f.get_db_prep_save(row[i], connection)
     defaults = _constant_defaults(opts, given, connection)
     columns += [f.column for f, _ in defaults]
     tail = [value for _, value in defaults]

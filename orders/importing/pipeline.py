@@ -609,6 +609,7 @@ class OrderFileImport:
             inputs=[d.data for d in drafts],
             user=self.user,
             event_kind=OrderEvent.Kind.IMPORT,
+            fetch=False,
         )
         return drafts
 

@@ -53,7 +53,11 @@ from orders.services.priority import compute_segment
 from orders.services.status import TRANSITIONS
 
 S = Order.Status
-READY, BACKORDERED = S.READY.value, S.BACKORDERED.value  # plain strings for the bulk writes
+NEW, READY, BACKORDERED = (
+    S.NEW.value,
+    S.READY.value,
+    S.BACKORDERED.value,
+)  # plain strings for the bulk writes
 ALLOCATION = OrderEvent.Kind.ALLOCATION.value
 ALLOCATABLE = (S.NEW, S.BACKORDERED, S.READY)
 PREEMPTABLE = (S.READY, S.BACKORDERED)
@@ -658,19 +662,12 @@ FreshOrder = _Order
 FreshLine = _Line
 
 
-def fresh_order(temp_id: int, order: Order) -> _Order:
-    """The engine's row for an unsaved ``order`` (``temp_id`` < 0, unique in the batch)."""
-    fresh = _Order(
-        temp_id,
-        order.client_id,
-        order.number,
-        order.status,
-        order.priority_score,
-        order.ship_by,
-        order.placed_at,
-        order.expedite,
-    )
-    fresh.segment = order.segment
+def fresh_order(
+    temp_id: int, client_id, number, score, ship_by, placed_at, expedite, segment
+) -> _Order:
+    """The engine's row for an order not saved yet (``temp_id`` < 0, unique in the batch)."""
+    fresh = _Order(temp_id, client_id, number, NEW, score, ship_by, placed_at, expedite)
+    fresh.segment = segment
     # Ties are broken by id, and a fresh order will get a higher id than every existing one.
     fresh.key = (*fresh.key[:3], _FRESH_ID_BASE - temp_id)
     return fresh

@@ -14,7 +14,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from bpo_backoffice.bulk import bulk_insert
+from bpo_backoffice.bulk import insert_rows
 from bpo_backoffice.db import atomic_with_retry
 from clients.models import Client
 from inventory.models import Product
@@ -26,7 +26,7 @@ from orders.services.allocation import (
     fresh_line,
     fresh_order,
 )
-from orders.services.priority import apply_priority
+from orders.services.priority import PriorityInput, compute_priority, compute_segment
 
 
 @dataclass(frozen=True)
@@ -94,32 +94,110 @@ def validate_order_input(client: Client, data: OrderInput) -> None:
             raise OrderValidationError(f"Price for SKU {line.product.sku} cannot be negative.")
 
 
-def _build(client: Client, data: OrderInput, now: datetime) -> Order:
+_SHIP_TO = ("name", "address1", "address2", "city", "postcode", "region", "country", "phone")
+# The columns an order is created with (the rest take their defaults), one row per order.
+_ORDER_FIELDS = (
+    "client_id",
+    "number",
+    "customer_id",
+    "source",
+    "placed_at",
+    "service_level",
+    "ship_by",
+    "payment_status",
+    *(f"ship_to_{key}" for key in _SHIP_TO),
+    "currency",
+    "subtotal",
+    "shipping_total",
+    "tax_total",
+    "total",
+    "expedite",
+    "status",
+    "segment",
+    "priority_score",
+    "priority_breakdown",
+    "priority_computed_at",
+)
+_LINE_FIELDS = (
+    "order_id",
+    "line_no",
+    "product_id",
+    "quantity",
+    "unit_price",
+    "qty_allocated",
+    "qty_backordered",
+    "backorder_level_id",
+)
+_EVENT_FIELDS = ("order_id", "kind", "to_status", "message", "user_id")
+
+
+class _New:
+    """An order being created: what allocation and the insert need, nothing more."""
+
+    __slots__ = ("data", "placed_at", "row", "score", "segment", "ship_by", "source", "status")
+
+
+def _build(client: Client, data: OrderInput, now: datetime) -> _New:
+    """Promise, totals, priority and segment of a new order (``Order`` instances for a whole
+    file were most of an import's time: the insert goes from plain rows)."""
     placed_at = data.placed_at or now
     subtotal = sum(
         ((ln.unit_price or Decimal("0")) * ln.quantity for ln in data.lines), Decimal("0")
     )
-    order = Order(
-        client=client,
-        number=data.number.strip(),
-        customer=data.customer,
-        source=data.source,
-        placed_at=placed_at,
-        service_level=data.service_level,
-        ship_by=data.ship_by
-        or compute_ship_by(client=client, placed_at=placed_at, service_level=data.service_level),
-        payment_status=data.payment_status,
-        currency=data.currency or client.currency,
-        subtotal=subtotal,
-        shipping_total=data.shipping_total,
-        tax_total=data.tax_total,
-        total=subtotal + data.shipping_total + data.tax_total,
-        expedite=data.expedite,
-        **{f"ship_to_{k}": (v or "") for k, v in data.ship_to.items()},
+    total = subtotal + data.shipping_total + data.tax_total
+    ship_by = data.ship_by or compute_ship_by(
+        client=client, placed_at=placed_at, service_level=data.service_level
     )
     tier = data.customer.tier if data.customer else Customer.Tier.STANDARD
-    apply_priority(order, client=client, tier=tier, now=now)
-    return order
+    score, breakdown = compute_priority(
+        PriorityInput(
+            ship_by=ship_by,
+            placed_at=placed_at,
+            service_level=data.service_level,
+            tier=tier,
+            total=total,
+            expedite=data.expedite,
+        ),
+        client,
+        now,
+    )
+    new = _New()
+    new.data, new.placed_at, new.ship_by, new.score = data, placed_at, ship_by, score
+    new.status = Order.Status.NEW.value
+    new.segment = str(
+        compute_segment(
+            status=new.status, ship_by=ship_by, expedite=data.expedite, client=client, now=now
+        )
+    )
+    new.source = str(data.source)
+    ship_to = data.ship_to
+    new.row = [
+        client.pk,
+        data.number.strip(),
+        data.customer.pk if data.customer else None,
+        new.source,
+        placed_at,
+        str(data.service_level),
+        ship_by,
+        str(data.payment_status),
+        *((ship_to.get(key) or "") for key in _SHIP_TO),
+        data.currency or client.currency,
+        subtotal,
+        data.shipping_total,
+        data.tax_total,
+        total,
+        data.expedite,
+        None,  # status, segment: after allocation
+        None,
+        score,
+        breakdown,
+        now,
+    ]
+    return new
+
+
+_STATUS_AT = _ORDER_FIELDS.index("status")
+_SOURCE_LABELS = dict(Order.Source.choices)
 
 
 @atomic_with_retry
@@ -130,14 +208,16 @@ def orders_create_batch(
     user=None,
     event_kind: str = OrderEvent.Kind.CREATED,
     allocate: bool = True,
-) -> list[Order]:
+    fetch: bool = True,
+) -> list[Order] | list[int]:
     """Create orders with their lines, promise, priority and timeline entry, then allocate.
 
     All or nothing: any invalid input or an order number that exists already raises
     :class:`OrderValidationError` and nothing is written (callers that import files filter
     known numbers first). Allocation runs over the whole batch, most urgent first, before the
     orders are inserted (the stock levels of the products involved are locked first), so each
-    order and line is written once with its outcome.
+    order and line is written once with its outcome. Returns the new orders, read back from the
+    database, in input order; ``fetch=False`` (imports) returns their ids only.
     """
     if not inputs:
         return []
@@ -152,63 +232,73 @@ def orders_create_batch(
     if existing:
         raise OrderValidationError(f"Order {existing[0]} already exists for {client.code}.")
     now = timezone.now()
-    orders = [_build(client, data, now) for data in inputs]
-    lines = [
-        OrderLine(
-            order=order,
-            line_no=i,
-            product=ln.product,
-            quantity=ln.quantity,
-            unit_price=ln.unit_price or Decimal("0"),
-        )
-        for order, data in zip(orders, inputs, strict=True)
-        for i, ln in enumerate(data.lines, start=1)
+    news = [_build(client, data, now) for data in inputs]
+    lines = [  # [order index, line_no, product_id, quantity, price, allocated, backordered, at]
+        [k, i, ln.product.pk, ln.quantity, ln.unit_price or Decimal("0"), 0, 0, None]
+        for k, new in enumerate(news)
+        for i, ln in enumerate(new.data.lines, start=1)
     ]
     run = None
     if allocate:
         # Decided before anything is inserted (stock levels locked first, the product's lock
         # order), so every order is written once, already ready or backordered: no second
         # pass of UPDATEs over the orders and lines just created.
-        temp_of = {id(order): -n for n, order in enumerate(orders, start=1)}
-        fresh_orders = [fresh_order(temp_of[id(order)], order) for order in orders]
+        fresh_orders = [
+            fresh_order(
+                -k,
+                client.pk,
+                new.row[1],
+                new.score,
+                new.ship_by,
+                new.placed_at,
+                new.data.expedite,
+                new.segment,
+            )
+            for k, new in enumerate(news, start=1)
+        ]
         fresh_lines = [
-            fresh_line(-n, temp_of[id(line.order)], line.product_id, line.quantity)
-            for n, line in enumerate(lines, start=1)
+            fresh_line(-n, -(line[0] + 1), line[2], line[3]) for n, line in enumerate(lines, 1)
         ]
         run = allocation_plan(fresh_orders=fresh_orders, fresh_lines=fresh_lines, user=user)
-        for order, fresh in zip(orders, fresh_orders, strict=True):
-            order.status, order.segment = fresh.status, fresh.segment
+        for new, fresh in zip(news, fresh_orders, strict=True):
+            new.status, new.segment = fresh.status, fresh.segment
         for line, fresh in zip(lines, fresh_lines, strict=True):
-            line.qty_allocated = fresh.qty_allocated
-            line.qty_backordered = fresh.qty_backordered
-            line.backorder_level_id = fresh.backorder_level_id
+            line[5:8] = fresh.qty_allocated, fresh.qty_backordered, fresh.backorder_level_id
+    for new in news:
+        new.row[_STATUS_AT : _STATUS_AT + 2] = new.status, new.segment
     try:
         with transaction.atomic():
-            bulk_insert(Order, orders)
+            order_ids = insert_rows(Order, _ORDER_FIELDS, [new.row for new in news])
     except IntegrityError as exc:  # a concurrent request created one of them meanwhile
         raise OrderValidationError(
             f"One of these orders was created by someone else meanwhile: {exc}"
         ) from exc
     for line in lines:
-        line.order_id = line.order.pk
-    bulk_insert(OrderLine, lines)
-    bulk_insert(
+        line[0] = order_ids[line[0]]
+    line_ids = insert_rows(OrderLine, _LINE_FIELDS, lines)
+    user_id = user.pk if user is not None else None
+    insert_rows(
         OrderEvent,
+        _EVENT_FIELDS,
         [
-            OrderEvent(
-                order=order,
-                kind=event_kind,
-                to_status=Order.Status.NEW,
-                message=data.note or f"Created ({order.get_source_display()}).",
-                user=user,
+            (
+                order_id,
+                event_kind,
+                Order.Status.NEW.value,
+                new.data.note or f"Created ({_SOURCE_LABELS[new.source]}).",
+                user_id,
             )
-            for order, data in zip(orders, inputs, strict=True)
+            for order_id, new in zip(order_ids, news, strict=True)
         ],
+        return_ids=False,
     )
     if run is not None:
         allocation_write(
             run,
-            order_ids={f.pk: o.pk for f, o in zip(fresh_orders, orders, strict=True)},
-            line_ids={f.pk: ln.pk for f, ln in zip(fresh_lines, lines, strict=True)},
+            order_ids={-k: pk for k, pk in enumerate(order_ids, start=1)},
+            line_ids={-n: pk for n, pk in enumerate(line_ids, start=1)},
         )
-    return orders
+    if not fetch:
+        return order_ids
+    by_id = Order.objects.select_related("client", "customer").in_bulk(order_ids)
+    return [by_id[pk] for pk in order_ids]
