@@ -63,12 +63,10 @@ def _constant_defaults(opts, given: set[str], connection) -> list[tuple[models.F
             continue
         if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
             value = now
-        elif f.has_default():
+        else:  # its default; "" for text fields without one, as Model() would set
             value = f.get_default()
-        elif f.null:
-            value = None
-        else:
-            raise ValueError(f"insert_rows(): no value for {opts.label}.{f.attname}")
+            if value is None and not f.null:
+                raise ValueError(f"insert_rows(): no value for {opts.label}.{f.attname}")
         filled.append((f, f.get_db_prep_save(value, connection)))
     return filled
 
