@@ -47,7 +47,15 @@ from orders.importing.parsing import (
 )
 from orders.importing.reader import CsvSource, FileProblem
 from orders.models import Customer, Order, OrderEvent, OrderLine
-from orders.services.intake import LineInput, OrderInput, compute_ship_by, orders_create_batch
+from orders.services.intake import (
+    PAYMENT_STATUSES,
+    SERVICE_LEVELS,
+    TIERS,
+    LineInput,
+    OrderInput,
+    compute_ship_by,
+    orders_create_batch,
+)
 from orders.services.priority import PriorityInput, compute_priority
 
 CHUNK_ORDERS = 1000  # orders checked against the database at a time
@@ -169,6 +177,8 @@ class OrderFileImport:
         except HeaderProblem as exc:
             raise FileProblem(str(exc)) from exc
         self.result.format = self.layout.format
+        # The order-level fields this file has columns for (the others are always blank).
+        self._order_fields = [name for name in ORDER_FIELDS if name in self.layout.index]
         self.decimal_comma = source.delimiter == ";"
         if self.rejects is not None:
             self.rejects.writerow([*source.raw_header, "error"])
@@ -259,7 +269,7 @@ class OrderFileImport:
         get = self.layout.get
         order_values: dict[str, tuple[int, str]] = {}
         for line_no, values in draft.rows:
-            for name in ORDER_FIELDS:
+            for name in self._order_fields:
                 if name not in order_values:
                     value = get(values, name)
                     if value:
@@ -314,11 +324,11 @@ class OrderFileImport:
         else:
             line, level = value_of("service_level")
             service_level = level.lower() or "standard"
-            if service_level not in Order.ServiceLevel.values:
+            if service_level not in SERVICE_LEVELS:
                 error(line, "service_level", f"'{level}' is not standard, expedited or overnight.")
             line, status_text = value_of("payment_status")
             payment = status_text.lower() or "paid"
-            if payment not in Order.PaymentStatus.values:
+            if payment not in PAYMENT_STATUSES:
                 error(line, "payment_status", f"'{status_text}' is not a payment status.")
         money = {}
         for name in ("shipping_total", "tax_total"):
@@ -368,7 +378,7 @@ class OrderFileImport:
         )[:200]
         draft.customer_ref = value_of("customer_id")[1][:100]
         tier = value_of("customer_tier")[1].lower()
-        if tier and tier not in Customer.Tier.values:
+        if tier and tier not in TIERS:
             error(
                 value_of("customer_tier")[0], "customer_tier", f"'{tier}' is not a customer tier."
             )

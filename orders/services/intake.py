@@ -54,6 +54,12 @@ class OrderInput:
     note: str = ""
 
 
+# (``Choices.values`` builds a new list on every access: these are checked once per order.)
+SERVICE_LEVELS = frozenset(Order.ServiceLevel.values)
+PAYMENT_STATUSES = frozenset(Order.PaymentStatus.values)
+TIERS = frozenset(Customer.Tier.values)
+
+
 def compute_ship_by(*, client: Client, placed_at: datetime, service_level: str) -> datetime:
     """The promise when the shop sent none: placed + the client's SLA hours for the level."""
     return placed_at + timedelta(hours=client.sla_hours(service_level))
@@ -73,9 +79,9 @@ def validate_order_input(client: Client, data: OrderInput) -> None:
         raise OrderValidationError(
             f"Order {number} is in {currency}, but {client.code} trades in {client.currency}."
         )
-    if data.service_level not in Order.ServiceLevel.values:
+    if data.service_level not in SERVICE_LEVELS:
         raise OrderValidationError(f"'{data.service_level}' is not a service level.")
-    if data.payment_status not in Order.PaymentStatus.values:
+    if data.payment_status not in PAYMENT_STATUSES:
         raise OrderValidationError(f"'{data.payment_status}' is not a payment status.")
     if data.customer is not None and data.customer.client_id != client.pk:
         raise OrderValidationError("The customer belongs to another client.")
