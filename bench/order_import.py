@@ -252,7 +252,7 @@ def run(args) -> bool:
     row("  orders/s", rate(orders, m.seconds))
     row("  wall time", m.seconds, "s")
     row("  peak memory (child max RSS)", peak_mb, "MB")
-    row("  vs COPY ceiling", ours / rate(args.import_lines, copy_seconds), "×")
+    row("  COPY ceiling / ours", rate(args.import_lines, copy_seconds) / ours, "×")
     if ie_rate:
         row("  vs import-export ModelResource", ours / ie_rate, "×")
 

@@ -135,6 +135,53 @@ class _Draft:
         return tuple(sorted((ln.product.sku, ln.quantity, ln.unit_price) for ln in self.data.lines))
 
 
+_SPOOLED_FIELDS = (
+    "number",
+    "placed_at",
+    "service_level",
+    "ship_by",
+    "payment_status",
+    "currency",
+    "shipping_total",
+    "tax_total",
+    "ship_to",
+    "source",
+    "expedite",
+    "note",
+)
+
+
+def _packed(draft: _Draft) -> tuple:
+    """A checked order as plain tuples for the spool (products by SKU, no model instances)."""
+    data = draft.data
+    return (
+        draft.rows,
+        draft.email,
+        draft.customer_name,
+        draft.customer_ref,
+        draft.tier,
+        tuple(getattr(data, name) for name in _SPOOLED_FIELDS),
+        tuple((ln.product.sku, ln.quantity, ln.unit_price) for ln in data.lines),
+    )
+
+
+def _unpacked(packed: tuple, products: dict[str, Product]) -> _Draft:
+    rows, email, name, ref, tier, fields, lines = packed
+    data = OrderInput(
+        lines=[LineInput(product=products[sku], quantity=q, unit_price=p) for sku, q, p in lines],
+        **dict(zip(_SPOOLED_FIELDS, fields, strict=True)),
+    )
+    return _Draft(
+        number=data.number,
+        rows=rows,
+        data=data,
+        email=email,
+        customer_name=name,
+        customer_ref=ref,
+        tier=tier,
+    )
+
+
 class OrderFileImport:
     """Read one order file for one client; ``dry_run`` computes the preview and writes nothing."""
 
@@ -461,8 +508,7 @@ class OrderFileImport:
                 client,
                 now,
             )
-            data.lines = [(ln.product.sku, ln.quantity, ln.unit_price) for ln in data.lines]
-            blob = pickle.dumps(draft, protocol=pickle.HIGHEST_PROTOCOL)
+            blob = pickle.dumps(_packed(draft), protocol=pickle.HIGHEST_PROTOCOL)
             offset = spool.tell()
             spool.write(blob)
             self._spooled.append(
@@ -495,12 +541,7 @@ class OrderFileImport:
             drafts = []
             for *_key, offset, size in self._spooled[start : start + chunk]:
                 spool.seek(offset)
-                draft = pickle.loads(spool.read(size))
-                draft.data.lines = [
-                    LineInput(product=products[sku], quantity=qty, unit_price=price)
-                    for sku, qty, price in draft.data.lines
-                ]
-                drafts.append(draft)
+                drafts.append(_unpacked(pickle.loads(spool.read(size)), products))
             self._create(drafts)
             if self.progress is not None:
                 self.progress(self.result, self.result.total_rows)
@@ -543,7 +584,7 @@ class OrderFileImport:
         numbers = [d.number for d in drafts if d.data is not None or d.cancelled]
         existing: dict[str, tuple[str, list]] = {}
         if numbers:
-            rows = Order.objects.filter(client=self.client, number__in=numbers).values_list(
+            rows = Order.objects.filter(client=self.client, number__anyof=numbers).values_list(
                 "id", "number", "status"
             )
             ids = {}
@@ -552,7 +593,7 @@ class OrderFileImport:
                 ids[pk] = number
             if ids:
                 for order_id, sku, qty, price in OrderLine.objects.filter(
-                    order_id__in=list(ids)
+                    order_id__anyof=list(ids)
                 ).values_list("order_id", "product__sku", "quantity", "unit_price"):
                     existing[ids[order_id]][1].append((sku, qty, price))
         good: list[_Draft] = []
@@ -629,13 +670,18 @@ class OrderFileImport:
         refs = {d.customer_ref for d in drafts if d.customer_ref}
         emails = {d.email for d in drafts if d.email}
         by_ref = (
-            {c.external_id: c for c in Customer.objects.filter(client=client, external_id__in=refs)}
+            {
+                c.external_id: c
+                for c in Customer.objects.filter(client=client, external_id__anyof=list(refs))
+            }
             if refs
             else {}
         )
         by_email: dict[str, Customer] = {}
         if emails:
-            for c in Customer.objects.filter(client=client, email__in=emails).order_by("id"):
+            for c in Customer.objects.filter(client=client, email__anyof=list(emails)).order_by(
+                "id"
+            ):
                 by_email.setdefault(c.email, c)
         new: list[Customer] = []
         chosen: dict[int, Customer] = {}

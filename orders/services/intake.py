@@ -233,7 +233,9 @@ def orders_create_batch(
     if len(set(numbers)) != len(numbers):
         raise OrderValidationError("The same order number appears twice in one batch.")
     existing = list(
-        Order.objects.filter(client=client, number__in=numbers).values_list("number", flat=True)[:1]
+        Order.objects.filter(client=client, number__anyof=numbers).values_list("number", flat=True)[
+            :1
+        ]
     )
     if existing:
         raise OrderValidationError(f"Order {existing[0]} already exists for {client.code}.")
