@@ -171,6 +171,12 @@ def update_rows(
         arrays=", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in columns),
         names=", ".join(qn(f.column) for f in columns),
     )
+    json_at = [i for i, f in enumerate(columns) if f.get_internal_type() == "JSONField"]
+    if json_at:  # JSON values through the field's own adapter
+        rows = [list(row) for row in rows]
+        for row in rows:
+            for i in json_at:
+                row[i] = columns[i].get_db_prep_save(row[i], connection)
     updated = 0
     for start in range(0, len(rows), batch_size):
         batch = rows[start : start + batch_size]

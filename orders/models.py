@@ -181,7 +181,6 @@ class Order(models.Model):
                 fields=["client", "ship_by"], name="order_open_due_idx", condition=OPEN_ORDERS
             ),
             models.Index(fields=["client", "status"], name="order_client_status_idx"),
-            models.Index(fields=["client", "segment"], name="order_client_segment_idx"),
             models.Index(
                 fields=["client", "id"],
                 name="order_exception_idx",

@@ -89,5 +89,7 @@ class Migration(migrations.Migration):
                 to="inventory.product",
             ),
         ),
+        # No queue filters on segment alone: at risk is served by order_open_segment_idx.
+        migrations.RemoveIndex(model_name="order", name="order_client_segment_idx"),
         migrations.RunPython(lines_fillfactor, lines_fillfactor_reset),
     ]

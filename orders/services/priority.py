@@ -16,6 +16,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from bpo_backoffice.bulk import update_rows
 from bpo_backoffice.db import atomic_with_retry
 from clients.models import Client
 from orders.models import CLOSED_STATUSES, Customer, Order
@@ -213,25 +214,17 @@ def priorities_refresh(
             )
             seen += 1
             if score != row["priority_score"] or segment != row["segment"]:
-                updates.append(
-                    Order(
-                        id=row["id"],
-                        priority_score=score,
-                        priority_breakdown=breakdown,
-                        segment=segment,
-                        priority_computed_at=now,
-                    )
-                )
+                updates.append((row["id"], score, breakdown, str(segment), now))
         if updates:
             with transaction.atomic():
-                Order.objects.bulk_update(
+                update_rows(
+                    Order,
+                    ("priority_score", "priority_breakdown", "segment", "priority_computed_at"),
                     updates,
-                    ["priority_score", "priority_breakdown", "segment", "priority_computed_at"],
-                    batch_size=500,
                 )
                 # A status may have changed between our read and this write; the segments that
                 # follow from status alone are put back from the status that is there now.
-                _resync_status_segments([o.id for o in updates])
+                _resync_status_segments([row[0] for row in updates])
             changed += len(updates)
     return {"seen": seen, "changed": changed}
 
