@@ -71,6 +71,18 @@ def _constant_defaults(opts, given: set[str], connection) -> list[tuple[models.F
     return filled
 
 
+def _with_json_adapted(rows: list, fields: Sequence[models.Field], connection) -> list:
+    """Values go to PostgreSQL as they are, except JSON: through the field's own adapter."""
+    json_at = [i for i, f in enumerate(fields) if f.get_internal_type() == "JSONField"]
+    if not json_at:
+        return rows
+    adapted = [list(row) for row in rows]
+    for row in adapted:
+        for i in json_at:
+            row[i] = fields[i].get_db_prep_save(row[i], connection)
+    return adapted
+
+
 def insert_rows(
     model: type[models.Model],
     fields: Sequence[str],
@@ -100,13 +112,7 @@ def insert_rows(
     targets = [opts.get_field(name) for name in fields]
     given = {f.attname for f in targets}
     columns = [f.column for f in targets]
-    # Values go as they are, except where the column needs the field's own conversion (JSON).
-    preps = [(i, f) for i, f in enumerate(targets) if f.get_internal_type() == "JSONField"]
-    if preps:
-        rows = [list(row) for row in rows]
-        for row in rows:
-            for i, f in preps:
-                row[i] = f.get_db_prep_save(row[i], connection)
+    rows = _with_json_adapted(rows, targets, connection)
     defaults = _constant_defaults(opts, given, connection)
     columns += [f.column for f, _ in defaults]
     tail = [value for _, value in defaults]
@@ -171,12 +177,7 @@ def update_rows(
         arrays=", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in columns),
         names=", ".join(qn(f.column) for f in columns),
     )
-    json_at = [i for i, f in enumerate(columns) if f.get_internal_type() == "JSONField"]
-    if json_at:  # JSON values through the field's own adapter
-        rows = [list(row) for row in rows]
-        for row in rows:
-            for i in json_at:
-                row[i] = columns[i].get_db_prep_save(row[i], connection)
+    rows = _with_json_adapted(rows, columns, connection)
     updated = 0
     for start in range(0, len(rows), batch_size):
         batch = rows[start : start + batch_size]

@@ -60,38 +60,6 @@ def atomic_with_retry(func: Callable[..., T] | None = None, *, attempts: int = 6
     return decorate(func) if func is not None else decorate
 
 
-_INT_FIELDS = frozenset(
-    {
-        "AutoField",
-        "BigAutoField",
-        "SmallAutoField",
-        "IntegerField",
-        "BigIntegerField",
-        "SmallIntegerField",
-        "PositiveIntegerField",
-        "PositiveBigIntegerField",
-        "PositiveSmallIntegerField",
-    }
-)
-_TEXT_FIELDS = frozenset({"CharField", "TextField"})
-
-
-def _db_value(field: models.Field, connection) -> Callable[[object], object]:
-    """``field.get_db_prep_save`` bound to ``connection``, skipped where it is the identity
-    (an ``int`` for an integer column, a ``str`` for a text column, ``None``)."""
-    kind = field.get_internal_type()
-    if field.is_relation:
-        kind = field.target_field.get_internal_type()
-    plain = int if kind in _INT_FIELDS else str if kind in _TEXT_FIELDS else None
-
-    def prep(value):
-        if value is None or type(value) is plain:
-            return value
-        return field.get_db_prep_save(value, connection)
-
-    return prep
-
-
 def bulk_update_columns(
     model: type[models.Model], objs: Iterable[models.Model], fields: list[str], *, batch_size=5000
 ) -> int:
@@ -110,36 +78,18 @@ def bulk_update_columns(
     connection = connections[router.db_for_write(model)]
     if connection.vendor != "postgresql":
         return model._default_manager.bulk_update(objs, fields, batch_size=batch_size)
+    from bpo_backoffice.bulk import update_rows
+
     opts = model._meta
-    columns = [opts.pk] + [opts.get_field(name) for name in fields]
-    if any(not f.concrete or f.many_to_many or f.primary_key for f in columns[1:]):
+    targets = [opts.get_field(name) for name in fields]
+    if any(not f.concrete or f.many_to_many or f.primary_key for f in targets):
         raise ValueError("bulk_update_columns() updates concrete, non-key fields only.")
-    relations = [f for f in columns[1:] if f.is_relation]
+    relations = [f for f in targets if f.is_relation]
     for obj in objs:
         if obj.pk is None:
             raise ValueError("All bulk_update_columns() objects must have a primary key set.")
         if relations:
             obj._prepare_related_fields_for_save(operation_name="bulk_update", fields=relations)
-    qn = connection.ops.quote_name
-    table, pk = qn(opts.db_table), qn(opts.pk.column)
-    sql = (
-        "UPDATE {table} SET {sets} FROM unnest({arrays}) AS v({names}) WHERE {table}.{pk} = v.{pk}"
-    ).format(
-        table=table,
-        pk=pk,
-        sets=", ".join(f"{qn(f.column)} = v.{qn(f.column)}" for f in columns[1:]),
-        arrays=", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in columns),
-        names=", ".join(qn(f.column) for f in columns),
-    )
-    getters = [(operator.attrgetter(f.attname), _db_value(f, connection)) for f in columns]
-    updated = 0
-    with (
-        transaction.atomic(using=connection.alias, savepoint=False),
-        connection.cursor() as cursor,
-    ):
-        for start in range(0, len(objs), batch_size):
-            batch = objs[start : start + batch_size]
-            params = [[prep(get(obj)) for obj in batch] for get, prep in getters]
-            cursor.execute(sql, params)
-            updated += cursor.rowcount
-    return updated
+    getters = [operator.attrgetter(f.attname) for f in targets]
+    rows = [(obj.pk, *(get(obj) for get in getters)) for obj in objs]
+    return update_rows(model, [f.name for f in targets], rows, batch_size=batch_size)
