@@ -696,12 +696,9 @@ def allocation_plan(
     order_ids = list(order_ids)
     products: set[int] = {ln.product_id for ln in fresh_lines}
     if order_ids:
-        # The ids on both sides, so that PostgreSQL reaches lines and orders through their
-        # indexes (joined on ``order__status`` it scanned the whole orders table on every call).
-        allocatable = Order.objects.filter(pk__anyof=order_ids, status__in=ALLOCATABLE)
-        lines_qs = OrderLine.objects.filter(order_id__anyof=order_ids).filter(
-            order_id__in=allocatable.values("pk")
-        )
+        # (Products of orders that turn out not to be allocatable are locked too: harmless,
+        # and cheaper than joining the orders' status here.)
+        lines_qs = OrderLine.objects.filter(order_id__anyof=order_ids)
         if product_ids is not None:
             lines_qs = lines_qs.filter(product_id__anyof=list(product_ids))
         products |= set(lines_qs.order_by().values_list("product_id", flat=True).distinct())
