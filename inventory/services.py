@@ -41,13 +41,17 @@ def stock_levels_ensure(*, products: Iterable[Product], warehouse: Warehouse | N
 
 
 def stock_levels_lock(
-    *, product_ids: Iterable[int], related: tuple[str, ...] = ("warehouse", "product")
-) -> list[StockLevel]:
+    *,
+    product_ids: Iterable[int],
+    related: tuple[str, ...] = ("warehouse", "product"),
+    columns: tuple[str, ...] | None = None,
+) -> list:
     """Lock every stock level of these products (all warehouses), in primary-key order.
 
     Must be called inside a transaction, before any order row is locked. ``related`` is
-    loaded with each level (``()`` for callers that look up warehouses and products themselves:
-    the allocation engine locks thousands of levels at a time).
+    loaded with each level (``()`` for callers that look up warehouses and products
+    themselves). With ``columns`` the levels come back as plain tuples of those columns
+    instead of instances (the allocation engine locks thousands of levels at a time).
     """
     ids = sorted(set(product_ids))
     if not ids:
@@ -55,8 +59,12 @@ def stock_levels_lock(
     levels = (
         # of=("self",): lock only the stock rows, not the joined product and warehouse rows
         # (locking a warehouse row would serialise every allocation in that warehouse).
-        StockLevel.objects.select_for_update(of=("self",)).filter(product_id__in=ids).order_by("pk")
+        StockLevel.objects.select_for_update(of=("self",))
+        .filter(product_id__anyof=ids)
+        .order_by("pk")
     )
+    if columns is not None:
+        return list(levels.values_list(*columns))
     if related:  # (select_related() without names would follow every foreign key)
         levels = levels.select_related(*related)
     return list(levels)

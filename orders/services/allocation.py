@@ -74,6 +74,7 @@ _ORDER_COLUMNS = (
     "placed_at",
     "expedite",
 )
+_LEVEL_COLUMNS = ("pk", "product_id", "warehouse_id", "on_hand", "allocated", "backordered")
 _LINE_COLUMNS = (
     "pk",
     "order_id",
@@ -623,17 +624,8 @@ def allocation_write(
 
 
 def _lock_levels(product_ids: set[int]) -> list[_Level]:
-    """``inventory.stock_levels_lock`` as plain rows: every level of these products, locked in
-    primary-key order (the lock order every write in the product follows)."""
-    if not product_ids:
-        return []
-    return [
-        _Level(*row)
-        for row in StockLevel.objects.select_for_update()
-        .filter(product_id__anyof=sorted(product_ids))
-        .order_by("pk")
-        .values_list("pk", "product_id", "warehouse_id", "on_hand", "allocated", "backordered")
-    ]
+    rows = inventory.stock_levels_lock(product_ids=product_ids, columns=_LEVEL_COLUMNS)
+    return [_Level(*row) for row in rows]
 
 
 @atomic_with_retry
@@ -658,10 +650,6 @@ def orders_allocate(
 
 # Orders not in the database yet (``orders_create_batch``): planned with temporary negative
 # ids, inserted by the caller with the outcome, then ``allocation_write`` binds the real ids.
-FreshOrder = _Order
-FreshLine = _Line
-
-
 def fresh_order(
     temp_id: int, client_id, number, score, ship_by, placed_at, expedite, segment
 ) -> _Order:
