@@ -9,6 +9,7 @@ primary keys from the table's sequence first (one round trip), so callers get ob
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from django.db import connections, models, router
@@ -71,15 +72,39 @@ def _constant_defaults(opts, given: set[str], connection) -> list[tuple[models.F
     return filled
 
 
+class JSONText(str):
+    """A JSON field's value already serialised (``JSONText(data)``): :func:`insert_rows` sends
+    the text as it is. Hot paths serialise once, where they build the row, and can keep the
+    row on disk as plain text meanwhile."""
+
+    __slots__ = ()
+
+    def __new__(cls, data=None, *, text: str | None = None):
+        return super().__new__(cls, json.dumps(data) if text is None else text)
+
+    def __reduce__(self):
+        return (_json_text, (str(self),))
+
+    @property
+    def data(self):
+        return json.loads(self)
+
+
+def _json_text(text: str) -> JSONText:
+    return JSONText(text=text)
+
+
 def _with_json_adapted(rows: list, fields: Sequence[models.Field], connection) -> list:
-    """Values go to PostgreSQL as they are, except JSON: through the field's own adapter."""
+    """Values go to PostgreSQL as they are, except JSON: through the field's own adapter
+    (:class:`JSONText` is JSON already: PostgreSQL reads the text)."""
     json_at = [i for i, f in enumerate(fields) if f.get_internal_type() == "JSONField"]
     if not json_at:
         return rows
     adapted = [list(row) for row in rows]
     for row in adapted:
         for i in json_at:
-            row[i] = fields[i].get_db_prep_save(row[i], connection)
+            if not isinstance(row[i], JSONText):
+                row[i] = fields[i].get_db_prep_save(row[i], connection)
     return adapted
 
 
@@ -106,7 +131,15 @@ def insert_rows(
     connection = connections[router.db_for_write(model)]
     opts = model._meta
     if connection.vendor != "postgresql":
-        objs = [model(**dict(zip(fields, row, strict=True))) for row in rows]
+        objs = [
+            model(
+                **{
+                    name: value.data if isinstance(value, JSONText) else value
+                    for name, value in zip(fields, row, strict=True)
+                }
+            )
+            for row in rows
+        ]
         model._default_manager.bulk_create(objs, batch_size=batch_size)
         return [obj.pk for obj in objs] if return_ids else []
     targets = [opts.get_field(name) for name in fields]

@@ -14,7 +14,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from bpo_backoffice.bulk import insert_rows
+from bpo_backoffice.bulk import JSONText, insert_rows
 from bpo_backoffice.db import atomic_with_retry
 from clients.models import Client
 from inventory.models import Product
@@ -102,7 +102,7 @@ def validate_order_input(client: Client, data: OrderInput) -> None:
 
 _SHIP_TO = ("name", "address1", "address2", "city", "postcode", "region", "country", "phone")
 # The columns an order is created with (the rest take their defaults), one row per order.
-_ORDER_FIELDS = (
+ORDER_FIELDS = (
     "client_id",
     "number",
     "customer_id",
@@ -137,51 +137,92 @@ _LINE_FIELDS = (
 _EVENT_FIELDS = ("order_id", "kind", "to_status", "message", "user_id")
 
 
-class _New:
-    """An order being created: what allocation and the insert need, nothing more."""
+class NewOrder:
+    """An order being created, as plain values: what allocation and the insert need.
 
-    __slots__ = ("data", "placed_at", "row", "score", "segment", "ship_by", "source", "status")
+    Built by :func:`order_build` (promise, totals, priority, segment) and written by
+    :func:`orders_insert_built`. ``row`` holds the values of ``ORDER_FIELDS`` (the customer
+    and the status/segment slots may be set later); ``lines`` holds ``(product_id, quantity,
+    unit_price)``. File imports build their orders while checking the file and keep them on
+    disk until they are created: everything here pickles compactly (the priority breakdown is
+    already JSON text).
+    """
+
+    __slots__ = ("expedite", "lines", "note", "placed_at", "row", "score", "ship_by", "source")
+
+    def __init__(self, row, lines, score, ship_by, placed_at, expedite, source, note):
+        self.row, self.lines, self.score = row, lines, score
+        self.ship_by, self.placed_at, self.expedite = ship_by, placed_at, expedite
+        self.source, self.note = source, note
+
+    def __reduce__(self):
+        return (
+            NewOrder,
+            (
+                self.row,
+                self.lines,
+                self.score,
+                self.ship_by,
+                self.placed_at,
+                self.expedite,
+                self.source,
+                self.note,
+            ),
+        )
+
+    @property
+    def number(self) -> str:
+        return self.row[_NUMBER_AT]
+
+    @property
+    def customer_id(self):
+        return self.row[_CUSTOMER_AT]
+
+    @customer_id.setter
+    def customer_id(self, value) -> None:
+        self.row[_CUSTOMER_AT] = value
+
+    @property
+    def sort_key(self) -> tuple:
+        """Most urgent first, as the allocation engine orders a batch (ties: input order)."""
+        return (-self.score, self.ship_by, self.placed_at)
 
 
-def _build(client: Client, data: OrderInput, now: datetime) -> _New:
-    """Promise, totals, priority and segment of a new order (``Order`` instances for a whole
-    file were most of an import's time: the insert goes from plain rows)."""
+def order_build(
+    client: Client, data: OrderInput, now: datetime, tier: str | None = None
+) -> NewOrder:
+    """Promise, totals, priority and segment of a new order, as plain values.
+
+    ``tier`` is the customer's tier when ``data.customer`` is not set yet (an import matches or
+    creates customers just before inserting); otherwise the customer's own tier counts.
+    (``Order`` instances for a whole file were most of an import's time: the insert goes
+    from plain rows.)"""
     placed_at = data.placed_at or now
-    subtotal = sum(
-        ((ln.unit_price or Decimal("0")) * ln.quantity for ln in data.lines), Decimal("0")
-    )
+    subtotal = sum(((ln.unit_price or _ZERO) * ln.quantity for ln in data.lines), _ZERO)
     total = subtotal + data.shipping_total + data.tax_total
     ship_by = data.ship_by or compute_ship_by(
         client=client, placed_at=placed_at, service_level=data.service_level
     )
-    tier = data.customer.tier if data.customer else Customer.Tier.STANDARD
+    if data.customer is not None:
+        tier = data.customer.tier
     score, breakdown = compute_priority(
         PriorityInput(
             ship_by=ship_by,
             placed_at=placed_at,
             service_level=data.service_level,
-            tier=tier,
+            tier=tier or Customer.Tier.STANDARD,
             total=total,
             expedite=data.expedite,
         ),
         client,
         now,
     )
-    new = _New()
-    new.data, new.placed_at, new.ship_by, new.score = data, placed_at, ship_by, score
-    new.status = Order.Status.NEW.value
-    new.segment = str(
-        compute_segment(
-            status=new.status, ship_by=ship_by, expedite=data.expedite, client=client, now=now
-        )
-    )
-    new.source = str(data.source)
     ship_to = data.ship_to
-    new.row = [
+    row = [
         client.pk,
         data.number.strip(),
         data.customer.pk if data.customer else None,
-        new.source,
+        str(data.source),
         placed_at,
         str(data.service_level),
         ship_by,
@@ -196,13 +237,17 @@ def _build(client: Client, data: OrderInput, now: datetime) -> _New:
         None,  # status, segment: after allocation
         None,
         score,
-        breakdown,
+        JSONText(breakdown),
         now,
     ]
-    return new
+    lines = [(ln.product.pk, ln.quantity, ln.unit_price or _ZERO) for ln in data.lines]
+    return NewOrder(row, lines, score, ship_by, placed_at, data.expedite, row[3], data.note)
 
 
-_STATUS_AT = _ORDER_FIELDS.index("status")
+_ZERO = Decimal("0")
+_NUMBER_AT = ORDER_FIELDS.index("number")
+_CUSTOMER_AT = ORDER_FIELDS.index("customer_id")
+_STATUS_AT = ORDER_FIELDS.index("status")
 _SOURCE_LABELS = dict(Order.Source.choices)
 
 
@@ -219,11 +264,10 @@ def orders_create_batch(
     """Create orders with their lines, promise, priority and timeline entry, then allocate.
 
     All or nothing: any invalid input or an order number that exists already raises
-    :class:`OrderValidationError` and nothing is written (callers that import files filter
-    known numbers first). Allocation runs over the whole batch, most urgent first, before the
-    orders are inserted (the stock levels of the products involved are locked first), so each
-    order and line is written once with its outcome. Returns the new orders, read back from the
-    database, in input order; ``fetch=False`` (imports) returns their ids only.
+    :class:`OrderValidationError` and nothing is written. Allocation runs over the whole batch,
+    most urgent first, before the orders are inserted (see :func:`orders_insert_built`).
+    Returns the new orders, read back from the database, in input order; ``fetch=False``
+    returns their ids only.
     """
     if not inputs:
         return []
@@ -240,43 +284,89 @@ def orders_create_batch(
     if existing:
         raise OrderValidationError(f"Order {existing[0]} already exists for {client.code}.")
     now = timezone.now()
-    news = [_build(client, data, now) for data in inputs]
+    order_ids = orders_insert_built(
+        client=client,
+        news=[order_build(client, data, now) for data in inputs],
+        user=user,
+        event_kind=event_kind,
+        allocate=allocate,
+        now=now,
+    )
+    if not fetch:
+        return order_ids
+    by_id = Order.objects.select_related("client", "customer").in_bulk(order_ids)
+    return [by_id[pk] for pk in order_ids]
+
+
+@atomic_with_retry
+def orders_insert_built(
+    *,
+    client: Client,
+    news: list[NewOrder],
+    user=None,
+    event_kind: str = OrderEvent.Kind.CREATED,
+    allocate: bool = True,
+    now: datetime | None = None,
+) -> list[int]:
+    """Insert orders built by :func:`order_build` (and validated by the caller) with their
+    lines and timeline entry, allocated; returns their ids in input order.
+
+    Allocation is decided before anything is inserted (stock levels locked first, the
+    product's lock order), most urgent first over the whole batch, so every order and line
+    is written once, already ready or backordered: no second pass of UPDATEs over the rows
+    just created. An order number that exists already (a concurrent request) raises
+    :class:`OrderValidationError` and nothing is written.
+    """
+    if not news:
+        return []
+    now = now or timezone.now()
     lines = [  # [order index, line_no, product_id, quantity, price, allocated, backordered, at]
-        [k, i, ln.product.pk, ln.quantity, ln.unit_price or Decimal("0"), 0, 0, None]
+        [k, i, product_id, quantity, price, 0, 0, None]
         for k, new in enumerate(news)
-        for i, ln in enumerate(new.data.lines, start=1)
+        for i, (product_id, quantity, price) in enumerate(new.lines, start=1)
     ]
+    new_status = Order.Status.NEW.value
+    segments = [
+        str(
+            compute_segment(
+                status=new_status,
+                ship_by=new.ship_by,
+                expedite=new.expedite,
+                client=client,
+                now=now,
+            )
+        )
+        for new in news
+    ]
+    statuses = [new_status] * len(news)
     run = None
     if allocate:
-        # Decided before anything is inserted (stock levels locked first, the product's lock
-        # order), so every order is written once, already ready or backordered: no second
-        # pass of UPDATEs over the orders and lines just created.
         fresh_orders = [
             fresh_order(
                 -k,
                 client.pk,
-                new.row[1],
+                new.number,
                 new.score,
                 new.ship_by,
                 new.placed_at,
-                new.data.expedite,
-                new.segment,
+                new.expedite,
+                segment,
             )
-            for k, new in enumerate(news, start=1)
+            for k, (new, segment) in enumerate(zip(news, segments, strict=True), start=1)
         ]
         fresh_lines = [
             fresh_line(-n, -(line[0] + 1), line[2], line[3]) for n, line in enumerate(lines, 1)
         ]
         run = allocation_plan(fresh_orders=fresh_orders, fresh_lines=fresh_lines, user=user)
-        for new, fresh in zip(news, fresh_orders, strict=True):
-            new.status, new.segment = fresh.status, fresh.segment
+        statuses = [fresh.status for fresh in fresh_orders]
+        segments = [fresh.segment for fresh in fresh_orders]
         for line, fresh in zip(lines, fresh_lines, strict=True):
             line[5:8] = fresh.qty_allocated, fresh.qty_backordered, fresh.backorder_level_id
-    for new in news:
-        new.row[_STATUS_AT : _STATUS_AT + 2] = new.status, new.segment
+    for new, status, segment in zip(news, statuses, segments, strict=True):
+        new.row[_STATUS_AT : _STATUS_AT + 2] = status, segment
     try:
         with transaction.atomic():
-            order_ids = insert_rows(Order, _ORDER_FIELDS, [new.row for new in news])
+            order_ids = insert_rows(Order, ORDER_FIELDS, [new.row for new in news])
     except IntegrityError as exc:  # a concurrent request created one of them meanwhile
         raise OrderValidationError(
             f"One of these orders was created by someone else meanwhile: {exc}"
@@ -292,8 +382,8 @@ def orders_create_batch(
             (
                 order_id,
                 event_kind,
-                Order.Status.NEW.value,
-                new.data.note or f"Created ({_SOURCE_LABELS[new.source]}).",
+                new_status,
+                new.note or f"Created ({_SOURCE_LABELS[new.source]}).",
                 user_id,
             )
             for order_id, new in zip(order_ids, news, strict=True)
@@ -306,7 +396,4 @@ def orders_create_batch(
             order_ids={-k: pk for k, pk in enumerate(order_ids, start=1)},
             line_ids={-n: pk for n, pk in enumerate(line_ids, start=1)},
         )
-    if not fetch:
-        return order_ids
-    by_id = Order.objects.select_related("client", "customer").in_bulk(order_ids)
-    return [by_id[pk] for pk in order_ids]
+    return order_ids
