@@ -102,7 +102,7 @@ def validate_order_input(client: Client, data: OrderInput) -> None:
 
 _SHIP_TO = ("name", "address1", "address2", "city", "postcode", "region", "country", "phone")
 # The columns an order is created with (the rest take their defaults), one row per order.
-ORDER_FIELDS = (
+ORDER_ROW_FIELDS = (
     "client_id",
     "number",
     "customer_id",
@@ -141,7 +141,7 @@ class NewOrder:
     """An order being created, as plain values: what allocation and the insert need.
 
     Built by :func:`order_build` (promise, totals, priority, segment) and written by
-    :func:`orders_insert_built`. ``row`` holds the values of ``ORDER_FIELDS`` (the customer
+    :func:`orders_insert_built`. ``row`` holds the values of ``ORDER_ROW_FIELDS`` (the customer
     and the status/segment slots may be set later); ``lines`` holds ``(product_id, quantity,
     unit_price)``. File imports build their orders while checking the file and keep them on
     disk until they are created: everything here pickles compactly (the priority breakdown is
@@ -245,9 +245,9 @@ def order_build(
 
 
 _ZERO = Decimal("0")
-_NUMBER_AT = ORDER_FIELDS.index("number")
-_CUSTOMER_AT = ORDER_FIELDS.index("customer_id")
-_STATUS_AT = ORDER_FIELDS.index("status")
+_NUMBER_AT = ORDER_ROW_FIELDS.index("number")
+_CUSTOMER_AT = ORDER_ROW_FIELDS.index("customer_id")
+_STATUS_AT = ORDER_ROW_FIELDS.index("status")
 _SOURCE_LABELS = dict(Order.Source.choices)
 
 
@@ -366,7 +366,7 @@ def orders_insert_built(
         new.row[_STATUS_AT : _STATUS_AT + 2] = status, segment
     try:
         with transaction.atomic():
-            order_ids = insert_rows(Order, ORDER_FIELDS, [new.row for new in news])
+            order_ids = insert_rows(Order, ORDER_ROW_FIELDS, [new.row for new in news])
     except IntegrityError as exc:  # a concurrent request created one of them meanwhile
         raise OrderValidationError(
             f"One of these orders was created by someone else meanwhile: {exc}"
