@@ -211,11 +211,46 @@ def update_rows(
         names=", ".join(qn(f.column) for f in columns),
     )
     rows = _with_json_adapted(rows, columns, connection)
+    integer = [f.get_internal_type() in _INTEGER_TYPES for f in columns]
     updated = 0
     for start in range(0, len(rows), batch_size):
         batch = rows[start : start + batch_size]
-        updated += execute_arrays(connection, sql, [list(col) for col in zip(*batch, strict=True)])
+        params = [
+            _int_array_text(col) if is_int else list(col)
+            for col, is_int in zip(zip(*batch, strict=True), integer, strict=True)
+        ]
+        updated += execute_arrays(connection, sql, params)
     return updated
+
+
+_INTEGER_TYPES = frozenset(
+    {
+        "AutoField",
+        "BigAutoField",
+        "SmallAutoField",
+        "IntegerField",
+        "BigIntegerField",
+        "SmallIntegerField",
+        "PositiveIntegerField",
+        "PositiveBigIntegerField",
+        "PositiveSmallIntegerField",
+        "ForeignKey",
+        "OneToOneField",
+    }
+)
+
+
+def _int_array_text(values) -> str | list:
+    """``{1,2,NULL}``: PostgreSQL's text form of an integer array, built in one join (psycopg
+    dumps list elements one by one in Python, ≈ 2.5× slower for large arrays). Anything that
+    is not a plain int or ``None`` goes the usual way."""
+    try:
+        return "{" + ",".join([_INT_TEXT[type(v)](v) for v in values]) + "}"
+    except KeyError:
+        return list(values)
+
+
+_INT_TEXT = {int: int.__repr__, type(None): lambda _: "NULL"}
 
 
 def execute_arrays(connection, sql: str, params: list) -> int:

@@ -611,7 +611,10 @@ def allocation_write(
     update_rows(
         Order,
         ("status", "segment", "updated_at"),
-        [(o.pk, o.status, o.segment, run.now) for o in (run.orders[pk] for pk in run.dirty_orders)],
+        [
+            (o.pk, o.status, o.segment, run.now)
+            for o in (run.orders[pk] for pk in run.dirty_orders if pk > 0)
+        ],  # (fresh orders, pk < 0, are inserted by the caller with their outcome)
     )
     insert_rows(
         OrderEvent,
