@@ -51,11 +51,18 @@ def parse_datetime(value: str, tz_name: str) -> datetime:
     return parsed
 
 
+_QUANTITY = re.compile(r"[+-]?\d+(\.0+)?")
+
+
 def parse_quantity(value: str) -> int:
     text = value.strip()
     if not text:
         raise CellError("The quantity is missing.")
-    if re.fullmatch(r"[+-]?\d+(\.0+)?", text):
+    if text.isascii() and text.isdigit():  # the usual case, without the pattern
+        qty = int(text)
+        if 0 < qty <= 1_000_000:
+            return qty
+    if _QUANTITY.fullmatch(text):
         qty = int(Decimal(text))
         if qty <= 0:
             raise CellError(f"The quantity must be above zero (got {text}).")
@@ -65,10 +72,23 @@ def parse_quantity(value: str) -> int:
     raise CellError(f"The quantity must be a whole number (got '{text}').")
 
 
+_CENT = Decimal("0.01")
+_MONEY_MAX = Decimal("10000000000")
+
+
 def parse_money(value: str, *, decimal_comma: bool = False, default: str = "0") -> Decimal:
     text = value.strip().replace(" ", "")
     if not text:
         return Decimal(default)
+    whole, dot, cents = text.partition(".")
+    if (
+        whole.isascii()
+        and whole.isdigit()
+        and len(whole) <= 10
+        and (not dot or (len(cents) == 2 and cents.isascii() and cents.isdigit()))
+        and not decimal_comma
+    ):  # the usual case, "12.34" or "12": plain digits, in range, cents as given
+        return Decimal(text) if dot else Decimal(text).quantize(_CENT)
     if decimal_comma and "," in text:
         text = text.replace(".", "").replace(",", ".")  # 1.234,50 → 1234.50
     elif "," in text and "." in text:
@@ -81,9 +101,9 @@ def parse_money(value: str, *, decimal_comma: bool = False, default: str = "0") 
         raise CellError(f"'{value}' is not an amount of money.")
     if amount < 0:
         raise CellError(f"The amount cannot be negative (got {value}).")
-    if amount >= Decimal("10000000000"):
+    if amount >= _MONEY_MAX:
         raise CellError(f"The amount {value} is too large.")
-    return amount.quantize(Decimal("0.01"))
+    return amount.quantize(_CENT)
 
 
 def strip_apostrophe(value: str) -> str:

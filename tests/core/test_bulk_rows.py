@@ -9,9 +9,9 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from bpo_backoffice.bulk import insert_rows, update_rows
+from bpo_backoffice.bulk import JSONText, insert_rows, update_rows
 from inventory.models import Product
-from orders.models import Order, OrderEvent
+from orders.models import Order, OrderEvent, OrderLine
 
 pytestmark = pytest.mark.django_db
 
@@ -98,3 +98,40 @@ def test_anyof_matches_like_in(make_client, make_product):
     assert list(Product.objects.filter(pk__anyof=[])) == []  # like __in=[]: nothing
     assert set(Product.objects.exclude(pk__anyof=[])) == {a, b, c}
     assert set(Product.objects.exclude(pk__anyof=[b.pk])) == {a, c}
+
+
+def test_json_text_is_stored_as_the_json_it_holds(make_client):
+    acme = make_client("ACME")
+    row = list(_order_row(acme, "J-1"))
+    row[6] = JSONText([{"factor": "due", "points": 30, "why": "due in 2.0 h – “soon”"}])
+
+    (pk,) = insert_rows(Order, ORDER_FIELDS, [row])
+
+    stored = Order.objects.get(pk=pk).priority_breakdown
+    assert stored == [{"factor": "due", "points": 30, "why": "due in 2.0 h – “soon”"}]
+    assert JSONText(text=str(row[6])).data == stored
+
+
+def test_update_rows_integer_columns_with_nulls(
+    make_client, make_warehouse, make_product, make_order
+):
+    """Integer columns go as one array text (``{1,NULL,…}``): NULLs survive."""
+    acme = make_client("ACME")
+    make_warehouse("EAST")
+    lamp = make_product(acme, "LAMP")  # no stock: its lines are backordered at a level
+    order = make_order(acme, [(lamp, 2), (lamp, 1)], number="N-1")
+    first, second = order.lines.order_by("line_no")
+    level_id = first.backorder_level_id
+    assert level_id is not None
+
+    updated = update_rows(
+        OrderLine,
+        ("qty_backordered", "backorder_level_id"),
+        [(first.pk, 0, None), (second.pk, 1, second.backorder_level_id)],
+    )
+
+    assert updated == 2
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.qty_backordered, first.backorder_level_id) == (0, None)
+    assert (second.qty_backordered, second.backorder_level_id) == (1, level_id)

@@ -869,3 +869,78 @@ def test_the_spool_between_the_phases_holds_orders_not_the_file_in_memory(shop):
     assert set(Order.objects.filter(client=shop.acme).values_list("status", flat=True)) == {
         "backordered"
     }
+
+
+def test_the_spool_keeps_every_value_of_a_built_order_exactly(shop):
+    """Spool records are marshal data (dates and amounts as text): read back, the order row
+    is equal value for value, time zones and decimals included."""
+    from orders.importing.pipeline import _Spooled
+    from orders.services.intake import LineInput, OrderInput, order_build
+
+    data = OrderInput(
+        number="RT-1",
+        lines=[LineInput(product=shop.lamp, quantity=2, unit_price=Decimal("19.99"))],
+        placed_at=datetime(2024, 3, 5, 19, 12, 44, 123456, tzinfo=UTC),
+        service_level="expedited",
+        shipping_total=Decimal("4.95"),
+        tax_total=Decimal("0.07"),
+        ship_to={"name": "Zoë Ünal", "city": "Köln", "country": "DE"},
+        source=Order.Source.CSV,
+        note="Imported from x.csv.",
+    )
+    new = order_build(shop.acme, data, datetime(2024, 3, 6, tzinfo=UTC), "gold")
+    record = _Spooled((7, 8), "zoe@example.com", "Zoë", "C-1", "gold", new)
+
+    back = _Spooled.loads(record.dumps())
+
+    assert back.new.row == new.row
+    assert [type(v) for v in back.new.row] == [type(v) for v in new.row]
+    assert back.new.lines == new.lines == [(shop.lamp.pk, 2, Decimal("19.99"))]
+    assert back.new.row[new.row.index(new.ship_by)] == new.ship_by
+    assert (back.new.score, back.new.ship_by, back.new.placed_at) == (
+        new.score,
+        new.ship_by,
+        new.placed_at,
+    )
+    assert back.new.row[-2].data == new.row[-2].data  # the priority breakdown
+    assert (back.line_nos, back.email, back.customer_name, back.customer_ref, back.tier) == (
+        (7, 8),
+        "zoe@example.com",
+        "Zoë",
+        "C-1",
+        "gold",
+    )
+
+
+def test_an_order_created_elsewhere_between_check_and_create_is_a_conflict(shop, monkeypatch):
+    """Someone keys in L-2 after the file was checked: L-2 is reported (count, error, rejects
+    file with its rows) and not touched; the other orders of the chunk still come in."""
+    from orders.importing import pipeline
+
+    rows = []
+    for i in range(1, 4):
+        rows += native_order(f"L-{i}", [("LAMP", "1", "10.00"), ("TENT", "1", "5.00")])
+    original = pipeline.OrderFileImport._create_spooled
+
+    def create_with_a_rival(self):
+        services.order_create(
+            client=shop.acme,
+            number="L-2",
+            lines=[services.LineInput(product=shop.mug, quantity=4)],
+        )
+        original(self)
+
+    monkeypatch.setattr(pipeline.OrderFileImport, "_create_spooled", create_with_a_rival)
+    rejects = io.StringIO()
+
+    result = run_import(shop.acme, csv_bytes(NATIVE_HEADER, rows), rejects=rejects)
+
+    assert (result.orders_created, result.lines_created, result.orders_conflict) == (2, 4, 1)
+    assert [(e.order, e.line) for e in result.errors] == [("L-2", 4)]
+    assert "created by someone else" in result.errors[0].message
+    rival = Order.objects.get(client=shop.acme, number="L-2")
+    assert lines_of(rival) == [("MUG", 4, Decimal("0.00"), 0, 4)]
+    header, *rejected = read_csv(rejects.getvalue())
+    assert header[-1] == "error"
+    assert [r[0] for r in rejected] == ["L-2", "L-2"]
+    assert all("created by someone else" in r[-1] for r in rejected)
