@@ -214,6 +214,46 @@ _SOURCE_AT = ORDER_ROW_FIELDS.index("source")
 _fromisoformat = datetime.fromisoformat
 
 
+_SHIP_TO_FIELDS = tuple(
+    (key, f"ship_to_{key}", limit)
+    for key, limit in (
+        ("name", 200),
+        ("address1", 255),
+        ("address2", 255),
+        ("city", 100),
+        ("postcode", 20),
+        ("region", 100),
+        ("phone", 50),
+    )
+)
+
+
+def _cell(values: list[str], pos: int | None) -> str:
+    """A cell's text as the layout reads it (``Layout.get`` with the position looked up once)."""
+    if pos is None or pos >= len(values):
+        return ""
+    value = values[pos].strip()
+    return "" if value == '""' else value
+
+
+def _order_values(
+    rows: list[tuple[int, list[str]]], fields: list[tuple[str, int]]
+) -> dict[str, tuple[int, str]]:
+    """Each order-level field's first non-blank value in the order's rows, with its line."""
+    found: dict[str, tuple[int, str]] = {}
+    wanted = len(fields)
+    for line_no, values in rows:
+        size = len(values)
+        for name, pos in fields:
+            if pos < size and name not in found:
+                value = values[pos].strip()
+                if value and value != '""':
+                    found[name] = (line_no, value)
+        if len(found) == wanted:
+            break
+    return found
+
+
 class OrderFileImport:
     """Read one order file for one client; ``dry_run`` computes the preview and writes nothing."""
 
@@ -258,7 +298,11 @@ class OrderFileImport:
             raise FileProblem(str(exc)) from exc
         self.result.format = self.layout.format
         # The order-level fields this file has columns for (the others are always blank).
-        self._order_fields = [name for name in ORDER_FIELDS if name in self.layout.index]
+        index = self.layout.index
+        self._order_fields = [(name, index[name]) for name in ORDER_FIELDS if name in index]
+        self._line_at = tuple(
+            index.get(name) for name in ("sku", "quantity", "unit_price", "line_fulfillment_status")
+        )
         self.decimal_comma = source.delimiter == ";"
         if self.rejects is not None:
             self.rejects.writerow([*source.raw_header, "error"])
@@ -275,10 +319,11 @@ class OrderFileImport:
         pending: list[_Draft] = []
         current: _Draft | None = None
         last_line = 0
+        cell, number_at = _cell, self.layout.index["order_number"]
         for line_no, values in source:
             last_line = line_no
             self.result.total_rows += 1
-            number = self.layout.get(values, "order_number")
+            number = cell(values, number_at)
             if current is not None and number and number == current.number:
                 current.rows.append((line_no, values))
                 continue
@@ -308,9 +353,9 @@ class OrderFileImport:
         first_seen: dict[str, int] = {}
         scattered: dict[str, list[int]] = {}
         previous = None
-        get = self.layout.get
+        cell, number_at = _cell, self.layout.index["order_number"]
         for line_no, values in source:
-            number = get(values, "order_number")
+            number = cell(values, number_at)
             if not number or number == previous:
                 continue
             previous = number
@@ -346,17 +391,10 @@ class OrderFileImport:
                 )
             )
             return draft
-        get = self.layout.get
-        order_values: dict[str, tuple[int, str]] = {}
-        for line_no, values in draft.rows:
-            for name in self._order_fields:
-                if name not in order_values:
-                    value = get(values, name)
-                    if value:
-                        order_values[name] = (line_no, value)
+        order_values = _order_values(draft.rows, self._order_fields)
 
-        def value_of(name: str) -> tuple[int, str]:
-            return order_values.get(name, (first_line, ""))
+        def value_of(name: str, _none=(first_line, "")) -> tuple[int, str]:
+            return order_values.get(name, _none)
 
         def error(line: int, name: str, message: str) -> None:
             draft.errors.append(RowError(line, col.get(name, name), message, number))
@@ -421,14 +459,14 @@ class OrderFileImport:
         unfulfilled_seen = False
         # The order's own status counts too: trimmed exports lack "Lineitem fulfillment status".
         order_fulfilled = shopify and value_of("fulfillment_status")[1].lower() == "fulfilled"
+        sku_at, quantity_at, price_at, fulfilled_at = self._line_at
+        products, decimal_comma = self._products, self.decimal_comma
         for line_no, values in draft.rows:
-            if order_fulfilled or (
-                shopify and get(values, "line_fulfillment_status").lower() == "fulfilled"
-            ):
+            if order_fulfilled or (shopify and _cell(values, fulfilled_at).lower() == "fulfilled"):
                 continue  # shipped by the shop already: nothing for us to do for this line
             unfulfilled_seen = True
-            sku = get(values, "sku")
-            product = self._products.get(sku) if sku else None
+            sku = _cell(values, sku_at)
+            product = products.get(sku) if sku else None
             if not sku:
                 error(line_no, "sku", "The SKU is missing.")
             elif product is None:
@@ -436,12 +474,12 @@ class OrderFileImport:
             elif not product.active:
                 error(line_no, "sku", f"SKU '{sku}' is inactive for {client.code}.")
             try:
-                quantity = parse_quantity(get(values, "quantity"))
+                quantity = parse_quantity(_cell(values, quantity_at))
             except CellError as exc:
                 error(line_no, "quantity", str(exc))
                 quantity = None
             try:
-                price = parse_money(get(values, "unit_price"), decimal_comma=self.decimal_comma)
+                price = parse_money(_cell(values, price_at), decimal_comma=decimal_comma)
             except CellError as exc:
                 error(line_no, "unit_price", str(exc))
                 price = None
@@ -464,22 +502,12 @@ class OrderFileImport:
             )
             return draft
         draft.tier = tier or Customer.Tier.STANDARD.value
-        ship_to = {
-            key: strip_apostrophe(value_of(f"ship_to_{key}")[1])
-            for key in ("name", "address1", "address2", "city", "postcode", "region", "phone")
-        }
+        ship_to = {}
+        for key, name, limit in _SHIP_TO_FIELDS:
+            value = order_values.get(name)
+            ship_to[key] = strip_apostrophe(value[1])[:limit] if value else ""
         country = value_of("ship_to_country")[1].upper()
         ship_to["country"] = country if len(country) == 2 else ""
-        for key, limit in (
-            ("name", 200),
-            ("address1", 255),
-            ("address2", 255),
-            ("city", 100),
-            ("postcode", 20),
-            ("region", 100),
-            ("phone", 50),
-        ):
-            ship_to[key] = ship_to[key][:limit]
         draft.data = OrderInput(
             number=number,
             lines=lines,
