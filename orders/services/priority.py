@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from operator import itemgetter
 
 from django.db import transaction
 from django.utils import timezone
@@ -51,53 +52,62 @@ def _fmt_hours(hours: float) -> str:
     return f"{hours:.1f} h"
 
 
+_LOG_VALUE_FULL = math.log10(1 + VALUE_FULL)
+_by_points = itemgetter(1)
+
+
 def compute_priority(data: PriorityInput, client: Client, now: datetime) -> tuple[int, list]:
-    """Return ``(score, breakdown)``; pure, so it can run on a million orders in a task."""
-    left = _hours(data.ship_by - now)
+    """Return ``(score, breakdown)``; pure, so it can run on a million orders in a task.
+
+    (Written for speed — imports and the periodic refresh call it for every order — with
+    the same arithmetic, in the same order, as the plain reading of the formula.)"""
+    left = (data.ship_by - now).total_seconds() / 3600
     if left <= 0:
         due = 1.0 + 0.5 * min(-left / OVERDUE_FULL_HOURS, 1.0)
         due_text = f"overdue by {_fmt_hours(left)}"
     else:
         due = max(0.0, 1.0 - left / DUE_HORIZON_HOURS)
         due_text = f"due in {_fmt_hours(left)}"
-    age_hours = max(0.0, _hours(now - data.placed_at))
+    age_hours = max(0.0, (now - data.placed_at).total_seconds() / 3600)
     value = float(data.total or 0)
+    expedite = data.expedite
     factors = [
-        ("due", client.weight_due, due, due_text),
+        ("due", round(client.weight_due * due * 10), due_text),
         (
             "service",
-            client.weight_service,
-            SERVICE_FACTOR.get(data.service_level, 0.0),
+            round(client.weight_service * SERVICE_FACTOR.get(data.service_level, 0.0) * 10),
             f"{data.service_level} service",
         ),
-        ("tier", client.weight_tier, TIER_FACTOR.get(data.tier, 0.0), f"{data.tier} customer"),
+        (
+            "tier",
+            round(client.weight_tier * TIER_FACTOR.get(data.tier, 0.0) * 10),
+            f"{data.tier} customer",
+        ),
         (
             "value",
-            client.weight_value,
-            min(math.log10(1 + max(value, 0.0)) / math.log10(1 + VALUE_FULL), 1.0),
+            round(
+                client.weight_value
+                * min(math.log10(1 + max(value, 0.0)) / _LOG_VALUE_FULL, 1.0)
+                * 10
+            ),
             f"order value {value:,.2f}",
         ),
         (
             "age",
-            client.weight_age,
-            min(age_hours / AGE_FULL_HOURS, 1.0),
+            round(client.weight_age * min(age_hours / AGE_FULL_HOURS, 1.0) * 10),
             f"{_fmt_hours(age_hours)} old",
         ),
         (
             "expedite",
-            client.weight_expedite,
-            1.0 if data.expedite else 0.0,
-            "expedited by an agent" if data.expedite else "not expedited",
+            round(client.weight_expedite * (1.0 if expedite else 0.0) * 10),
+            "expedited by an agent" if expedite else "not expedited",
         ),
     ]
-    breakdown = []
-    score = 0
-    for key, weight, factor, text in factors:
-        points = round(weight * factor * 10)
-        score += points
-        breakdown.append({"factor": key, "points": points, "why": text})
-    breakdown.sort(key=lambda item: -item["points"])
-    return score, breakdown
+    factors.sort(key=_by_points, reverse=True)  # stable: ties keep the order above
+    return (
+        sum(points for _, points, _ in factors),
+        [{"factor": key, "points": points, "why": why} for key, points, why in factors],
+    )
 
 
 def compute_segment(

@@ -351,3 +351,83 @@ def test_refresh_can_be_limited_to_clients(backlog, make_client, make_product, m
     retailer_id = backlog["far"].client_id
     assert priorities_refresh(client_ids=[retailer_id], now=NOW) == {"seen": 4, "changed": 0}
     assert priorities_refresh(client_ids=[other.pk], now=NOW)["seen"] == 1
+
+
+def _reference_priority(data: PriorityInput, client, now: datetime) -> tuple[int, list]:
+    """The formula read plainly (the module docstring), as first written: the fast
+    ``compute_priority`` must give exactly this, breakdown order included."""
+    import math
+
+    from orders.services.priority import (
+        AGE_FULL_HOURS,
+        DUE_HORIZON_HOURS,
+        OVERDUE_FULL_HOURS,
+        SERVICE_FACTOR,
+        TIER_FACTOR,
+        VALUE_FULL,
+        _fmt_hours,
+    )
+
+    left = (data.ship_by - now).total_seconds() / 3600
+    if left <= 0:
+        due = 1.0 + 0.5 * min(-left / OVERDUE_FULL_HOURS, 1.0)
+        due_text = f"overdue by {_fmt_hours(left)}"
+    else:
+        due = max(0.0, 1.0 - left / DUE_HORIZON_HOURS)
+        due_text = f"due in {_fmt_hours(left)}"
+    age_hours = max(0.0, (now - data.placed_at).total_seconds() / 3600)
+    value = float(data.total or 0)
+    factors = [
+        ("due", client.weight_due, due, due_text),
+        (
+            "service",
+            client.weight_service,
+            SERVICE_FACTOR.get(data.service_level, 0.0),
+            f"{data.service_level} service",
+        ),
+        ("tier", client.weight_tier, TIER_FACTOR.get(data.tier, 0.0), f"{data.tier} customer"),
+        (
+            "value",
+            client.weight_value,
+            min(math.log10(1 + max(value, 0.0)) / math.log10(1 + VALUE_FULL), 1.0),
+            f"order value {value:,.2f}",
+        ),
+        (
+            "age",
+            client.weight_age,
+            min(age_hours / AGE_FULL_HOURS, 1.0),
+            f"{_fmt_hours(age_hours)} old",
+        ),
+        (
+            "expedite",
+            client.weight_expedite,
+            1.0 if data.expedite else 0.0,
+            "expedited by an agent" if data.expedite else "not expedited",
+        ),
+    ]
+    breakdown = []
+    total = 0
+    for key, weight, factor, text in factors:
+        pts = round(weight * factor * 10)
+        total += pts
+        breakdown.append({"factor": key, "points": pts, "why": text})
+    breakdown.sort(key=lambda item: -item["points"])
+    return total, breakdown
+
+
+def test_compute_priority_equals_the_plain_formula_on_many_orders(make_client):
+    import random
+
+    rng = random.Random(5)
+    clients = [make_client("ACME"), make_client("NORD", weight_due=7, weight_value=0, weight_age=9)]
+    for _ in range(3000):
+        item = data(
+            ship_by=NOW + timedelta(minutes=rng.randint(-5 * 24 * 60, 12 * 24 * 60)),
+            placed_at=NOW - timedelta(seconds=rng.randint(-3600, 30 * 24 * 3600)),
+            service_level=rng.choice(["standard", "expedited", "overnight", "odd"]),
+            tier=rng.choice(["standard", "silver", "gold", "vip", "odd"]),
+            total=Decimal(rng.randint(-100, 5_000_000)) / 100,
+            expedite=rng.random() < 0.1,
+        )
+        client = rng.choice(clients)
+        assert compute_priority(item, client, NOW) == _reference_priority(item, client, NOW)
