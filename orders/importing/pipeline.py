@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from bpo_backoffice.bulk import JSONText, insert_rows
 from bpo_backoffice.db import atomic_with_retry
+from bpo_backoffice.gctune import fewer_gc_passes, settle
 from clients.models import Client
 from inventory.models import Product
 from orders.exceptions import OrderValidationError
@@ -291,6 +292,10 @@ class OrderFileImport:
     # -- entry point ---------------------------------------------------------------------------
     def run(self) -> ImportResult:
         """Raises :class:`FileProblem` when the file as a whole cannot be used."""
+        with fewer_gc_passes():
+            return self._run()
+
+    def _run(self) -> ImportResult:
         source = CsvSource(self.binary)
         try:
             self.layout = _build_layout(source.header, source.raw_header, self.requested_format)
@@ -337,6 +342,7 @@ class OrderFileImport:
             pending.append(self._finish(current))
         self._flush(pending, last_line)
         if self._spool is not None:
+            settle()  # the index of checked orders lives until the end: out of the GC's way
             try:
                 self._create_spooled()
             finally:
