@@ -611,9 +611,11 @@ class OrderFileImport:
             line_no: message for line_nos, message in self._late_conflicts for line_no in line_nos
         }
         self.binary.seek(0)
-        for line_no, values in CsvSource(self.binary):
+        source = CsvSource(self.binary)
+        for line_no, values in source:
             if line_no in messages:
                 self.rejects.writerow([*values, messages[line_no]])
+        source.detach()
 
     def _reject(self, draft: _Draft, reason_for_others: str | None = None) -> None:
         result = self.result
