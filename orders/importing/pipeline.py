@@ -19,9 +19,18 @@ Rules (see the import issue and README):
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import csv
+import io
 import marshal
+import os
+import pickle
+import shutil
+import signal
 import tempfile
+import threading
+from array import array
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +38,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import BinaryIO, TextIO
 
-from django.db import models
+from django.db import connections, models, router
 from django.utils import timezone
 
 from bpo_backoffice.bulk import JSONText, insert_rows
@@ -64,6 +73,7 @@ from orders.services.intake import (
 
 CHUNK_ORDERS = 1000  # orders checked against the database at a time
 CREATE_CHUNK_ORDERS = 5000  # orders created (and allocated) per transaction
+PARALLEL_MIN_ROWS = 100_000  # from this size a helper process checks the second half
 MAX_SHOWN_ERRORS = 500
 
 
@@ -98,6 +108,7 @@ class ImportResult:
     skip_reasons: Counter = field(default_factory=Counter)
     errors: list[RowError] = field(default_factory=list)
     error_count: int = 0
+    checked_by: int = 1  # processes that checked the file (2: a helper took the second half)
 
     def add_error(self, error: RowError) -> None:
         self.error_count += 1
@@ -271,6 +282,7 @@ class OrderFileImport:
         progress: Callable[[ImportResult, int], None] | None = None,
         chunk_orders: int = CHUNK_ORDERS,
         create_chunk_orders: int = CREATE_CHUNK_ORDERS,
+        parallel_min_rows: int = PARALLEL_MIN_ROWS,
     ) -> None:
         self.client = client
         self.binary = binary
@@ -278,12 +290,16 @@ class OrderFileImport:
         self.file_name = file_name
         self.requested_format = requested_format
         self.dry_run = dry_run
+        self._rejects_file = rejects
         self.rejects = csv.writer(rejects) if rejects is not None else None
         self.progress = progress
         self.chunk_orders = chunk_orders
         self.create_chunk_orders = create_chunk_orders
         self._spool = None  # good orders between the two phases (temporary file)
-        self._spooled: list[tuple] = []  # (priority key…, offset, size) per spooled order
+        self._spools: list = []  # the spool files: this process's, then a helper's
+        # (priority key…, input position, spool file, offset, size) per spooled order
+        self._spooled: list[tuple] = []
+        self.parallel_min_rows = parallel_min_rows
         self.result = ImportResult()
         self._products: dict[str, Product] = {}
         self._scattered: dict[str, list[int]] = {}
@@ -317,15 +333,53 @@ class OrderFileImport:
                 "id", "sku", "client_id", "active"
             )
         }
-        self._scattered = self._find_scattered_orders(source)
+        self._scattered, starts, last_line = self._find_scattered_orders(source)
         source.detach()
+        self._now = timezone.now()  # one "now" for every order's priority, in both processes
+        helper = None
+        split_line = None
+        if self._may_fork(last_line):
+            # The second half of the file (from an order's first row) is checked by a forked
+            # helper while this process checks the first: PostgreSQL is idle in this phase and
+            # the machine has a second core. Both see the same products, scattered orders and
+            # "now"; the helper hands back its counts, errors, rejected rows and spool.
+            at = bisect.bisect_left(starts, last_line // 2)
+            if 0 < at < len(starts):
+                split_line = starts[at]
+                helper = _CheckHelper.start(self, split_line)
+        del starts
         self.binary.seek(0)
         source = CsvSource(self.binary)
+        try:
+            self._check(source, stop_at=split_line)
+        except BaseException:
+            if helper is not None:
+                helper.abandon()
+            raise
+        source.detach()  # (the file stays open: late conflicts read it again)
+        if helper is not None:
+            helper.merge_into(self)
+            self.result.checked_by = 2
+        if self._spooled:
+            settle()  # the index of checked orders lives until the end: out of the GC's way
+            try:
+                self._create_spooled()
+            finally:
+                for spool in self._spools:
+                    spool.close()
+        return self.result
+
+    def _check(self, source: CsvSource, *, start_at: int = 0, stop_at: int | None = None) -> None:
+        """Phase one over the rows from line ``start_at`` up to (not including) ``stop_at``."""
         pending: list[_Draft] = []
         current: _Draft | None = None
         last_line = 0
         cell, number_at = _cell, self.layout.index["order_number"]
         for line_no, values in source:
+            if line_no < start_at:
+                continue
+            if stop_at is not None and line_no >= stop_at:
+                break
             last_line = line_no
             self.result.total_rows += 1
             number = cell(values, number_at)
@@ -341,16 +395,21 @@ class OrderFileImport:
         if current is not None:
             pending.append(self._finish(current))
         self._flush(pending, last_line)
-        if self._spool is not None:
-            settle()  # the index of checked orders lives until the end: out of the GC's way
-            try:
-                self._create_spooled()
-            finally:
-                self._spool.close()
-                self._spool = None
-        return self.result
 
-    def _find_scattered_orders(self, source: CsvSource) -> dict[str, list[int]]:
+    def _may_fork(self, last_line: int) -> bool:
+        if last_line < self.parallel_min_rows or not hasattr(os, "fork"):
+            return False
+        if _private_reader(self.binary) is None:
+            return False
+        connection = connections[router.db_for_write(Order)]
+        # (Inside a transaction, e.g. a test's, the helper could not see its data.)
+        return (
+            connection.vendor == "postgresql"
+            and not connection.in_atomic_block
+            and threading.active_count() == 1  # forking a threaded process is not safe
+        )
+
+    def _find_scattered_orders(self, source: CsvSource) -> tuple[dict[str, list[int]], array, int]:
         """First, light pass (order numbers only): orders whose rows are not together.
 
         Such an order is rejected whole, every part of it: importing the first part and
@@ -358,18 +417,21 @@ class OrderFileImport:
         """
         first_seen: dict[str, int] = {}
         scattered: dict[str, list[int]] = {}
+        starts = array("q")  # the line where each order's rows begin (where a split may fall)
         previous = None
+        line_no = 0
         cell, number_at = _cell, self.layout.index["order_number"]
         for line_no, values in source:
             number = cell(values, number_at)
             if not number or number == previous:
                 continue
             previous = number
+            starts.append(line_no)
             if number in first_seen:
                 scattered.setdefault(number, [first_seen[number]]).append(line_no)
             else:
                 first_seen[number] = line_no
-        return scattered
+        return scattered, starts, line_no
 
     # -- one order: rows -> OrderInput or errors -----------------------------------------------
     def _finish(self, draft: _Draft) -> _Draft:
@@ -549,7 +611,8 @@ class OrderFileImport:
         if self._spool is None:
             # Closed by run() once the orders are created (or on error).
             self._spool = tempfile.TemporaryFile(prefix="bpo-import-")  # noqa: SIM115
-            self._now = timezone.now()
+            self._spools.append(self._spool)
+        spool_no = len(self._spools) - 1
         tiers = self._known_tiers(drafts)
         client, now, spool, spooled = self.client, self._now, self._spool, self._spooled
         write = spool.write
@@ -567,7 +630,19 @@ class OrderFileImport:
             blob = record.dumps()
             offset = spool.tell()
             write(blob)
-            spooled.append((*new.sort_key, len(spooled), offset, len(blob)))
+            # Most urgent first, as the allocation engine orders a batch; plain numbers (the
+            # helper process hands its index over with marshal).
+            spooled.append(
+                (
+                    -new.score,
+                    new.ship_by.timestamp(),
+                    new.placed_at.timestamp(),
+                    len(spooled),
+                    spool_no,
+                    offset,
+                    len(blob),
+                )
+            )
 
     def _known_tiers(self, drafts: list[_Draft]) -> dict[tuple[str, str], str]:
         refs = [d.customer_ref for d in drafts if d.customer_ref]
@@ -589,11 +664,12 @@ class OrderFileImport:
     def _create_spooled(self) -> None:
         """Phase two: the spooled orders, most urgent first, in chunks (one transaction each)."""
         self._spooled.sort()
-        spool, loads = self._spool, _Spooled.loads
+        spools, loads = self._spools, _Spooled.loads
         chunk = self.create_chunk_orders
         for start in range(0, len(self._spooled), chunk):
             records = []
-            for *_key, offset, size in self._spooled[start : start + chunk]:
+            for *_key, spool_no, offset, size in self._spooled[start : start + chunk]:
+                spool = spools[spool_no]
                 spool.seek(offset)
                 records.append(loads(spool.read(size)))
             self._create(records)
@@ -779,3 +855,146 @@ class OrderFileImport:
             )
             for record, at in waiting:
                 record.new.customer_id = ids[at]
+
+
+# -- the helper process of a large file's check phase ------------------------------------------
+class _PositionalReader(io.RawIOBase):
+    """Reads a file descriptor with ``pread`` from its own position: a forked helper must not
+    move the read offset it shares with its parent."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd, self._pos = fd, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = os.pread(self._fd, len(buffer), self._pos)
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            self._pos = offset
+        elif whence == io.SEEK_CUR:
+            self._pos += offset
+        else:
+            self._pos = os.fstat(self._fd).st_size + offset
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+
+def _private_reader(binary) -> BinaryIO | None:
+    """How a forked helper reads the file without disturbing its parent; ``None``: it can't."""
+    if isinstance(binary, io.BytesIO):
+        return binary  # the helper has its own copy of the memory
+    try:
+        fd = binary.fileno()
+        os.fstat(fd)
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+    return io.BufferedReader(_PositionalReader(fd), buffer_size=1 << 20)
+
+
+class _CheckHelper:
+    """A forked process checking a large file's second half (see ``OrderFileImport._run``).
+
+    It writes three files the parent reads after it has checked the first half: the result
+    (counts, errors, the spool index, as pickle), its rejected rows (CSV, in file order) and
+    its spool. Database connections are closed before the fork: each process opens its own.
+    """
+
+    def __init__(self, pid: int, paths: dict[str, str]) -> None:
+        self.pid, self.paths = pid, paths
+
+    @classmethod
+    def start(cls, job: OrderFileImport, split_line: int) -> _CheckHelper:
+        paths = {}
+        for name in ("result", "rejects", "spool"):
+            fd, paths[name] = tempfile.mkstemp(prefix=f"bpo-import-{name}-")
+            os.close(fd)
+        connections.close_all()
+        pid = os.fork()
+        if pid == 0:  # the helper: never returns
+            code = 1
+            try:
+                cls._work(job, split_line, paths)
+                code = 0
+            except BaseException as exc:  # reported to the parent, which raises it
+                with open(paths["result"], "wb") as fh:
+                    pickle.dump({"error": (isinstance(exc, FileProblem), str(exc))}, fh)
+            finally:
+                try:
+                    connections.close_all()
+                finally:
+                    os._exit(code)
+        return cls(pid, paths)
+
+    @staticmethod
+    def _work(job: OrderFileImport, split_line: int, paths: dict[str, str]) -> None:
+        job.progress = None
+        with open(paths["rejects"], "w", newline="", encoding="utf-8") as rejects:
+            job.rejects = csv.writer(rejects) if job.rejects is not None else None
+            with open(paths["spool"], "w+b") as spool:
+                job._spool, job._spools = spool, [spool]
+                reader = _private_reader(job.binary)
+                reader.seek(0)
+                job._check(CsvSource(reader), start_at=split_line)
+        with open(paths["result"], "wb") as fh:
+            pickle.dump({"result": job.result, "spooled": job._spooled}, fh, protocol=5)
+
+    def abandon(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+            os.waitpid(self.pid, 0)
+        finally:
+            self._remove()
+
+    def _remove(self) -> None:
+        for path in self.paths.values():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+    def merge_into(self, job: OrderFileImport) -> None:
+        try:
+            _, status = os.waitpid(self.pid, 0)
+            with open(self.paths["result"], "rb") as fh:
+                payload = pickle.load(fh) if os.path.getsize(self.paths["result"]) else {}
+            if "error" in payload:
+                is_file_problem, message = payload["error"]
+                raise (FileProblem if is_file_problem else RuntimeError)(message)
+            if "result" not in payload or status != 0:
+                raise RuntimeError(f"The import's helper process failed (status {status}).")
+            theirs, ours = payload["result"], job.result
+            for name in (
+                "total_rows",
+                "orders_new",
+                "lines_new",
+                "orders_skipped",
+                "orders_conflict",
+                "orders_rejected",
+                "rows_rejected",
+                "error_count",
+            ):
+                setattr(ours, name, getattr(ours, name) + getattr(theirs, name))
+            ours.skip_reasons.update(theirs.skip_reasons)
+            ours.errors += theirs.errors[: max(MAX_SHOWN_ERRORS - len(ours.errors), 0)]
+            if job._rejects_file is not None:
+                with open(self.paths["rejects"], encoding="utf-8", newline="") as fh:
+                    shutil.copyfileobj(fh, job._rejects_file)
+            if payload["spooled"]:
+                spool = open(self.paths["spool"], "rb")  # noqa: SIM115 (closed by run())
+                job._spools.append(spool)
+                spool_no, base = len(job._spools) - 1, len(job._spooled)
+                job._spooled += [
+                    (score, ship_by, placed_at, position + base, spool_no, offset, size)
+                    for score, ship_by, placed_at, position, _, offset, size in payload["spooled"]
+                ]
+        finally:
+            self._remove()  # (an open spool stays readable until closed)

@@ -182,11 +182,6 @@ class NewOrder:
     def customer_id(self, value) -> None:
         self.row[_CUSTOMER_AT] = value
 
-    @property
-    def sort_key(self) -> tuple:
-        """Most urgent first, as the allocation engine orders a batch (ties: input order)."""
-        return (-self.score, self.ship_by, self.placed_at)
-
 
 def order_build(
     client: Client, data: OrderInput, now: datetime, tier: str | None = None

@@ -944,3 +944,82 @@ def test_an_order_created_elsewhere_between_check_and_create_is_a_conflict(shop,
     assert header[-1] == "error"
     assert [r[0] for r in rejected] == ["L-2", "L-2"]
     assert all("created by someone else" in r[-1] for r in rejected)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_large_file_is_checked_by_two_processes_with_the_same_outcome(shop):
+    """From ``parallel_min_rows`` on (PostgreSQL, outside a transaction) a forked helper checks
+    the second half of the file: counts, errors, rejected rows and the orders created are
+    those of the one-process check, in file order."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the helper process needs PostgreSQL (an SQLite test database is private)")
+    services.order_create(
+        client=shop.acme,
+        number="P-33",
+        lines=[services.LineInput(product=shop.mug, quantity=9)],
+    )
+    rows = []
+    for i in range(1, 41):
+        level = "overnight" if i % 5 == 0 else "standard"
+        qty = "0" if i % 7 == 0 else "1"  # a bad line rejects its order, in both halves
+        rows += native_order(
+            f"P-{i}", [("LAMP", "1", "10.00"), ("TENT", qty, "5.00")], service_level=level
+        )
+    data = csv_bytes(NATIVE_HEADER, rows)
+
+    def check(parallel_min_rows: int) -> tuple[ImportResult, str]:
+        rejects = io.StringIO()
+        result = run_import(
+            shop.acme,
+            data,
+            dry_run=True,
+            rejects=rejects,
+            chunk_orders=3,
+            parallel_min_rows=parallel_min_rows,
+        )
+        return result, rejects.getvalue()
+
+    one, one_rejects = check(10**9)
+    two, two_rejects = check(1)
+
+    assert (one.checked_by, two.checked_by) == (1, 2)
+    assert two.summary(True) == one.summary(True)
+    assert (two.total_rows, two.orders_new, two.lines_new, two.error_count) == (
+        one.total_rows,
+        one.orders_new,
+        one.lines_new,
+        one.error_count,
+    )
+    assert [e.as_dict() for e in two.errors] == [e.as_dict() for e in one.errors]
+    assert {e.order for e in two.errors} == {"P-7", "P-14", "P-21", "P-28", "P-33", "P-35"}
+    assert two_rejects == one_rejects and two_rejects.count("\n") == 1 + 12
+
+    rejects = io.StringIO()
+    result = run_import(shop.acme, data, rejects=rejects, chunk_orders=3, parallel_min_rows=1)
+
+    assert result.checked_by == 2
+    assert (result.orders_created, result.lines_created) == (one.orders_new, one.lines_new)
+    assert rejects.getvalue() == one_rejects
+    created = Order.objects.filter(client=shop.acme).exclude(number="P-33")
+    assert created.count() == 34
+    # The 5 tents went to the most urgent orders of the whole file (overnight ones, from both
+    # halves), as with one process.
+    ready = set(created.filter(status="ready").values_list("number", flat=True))
+    assert ready == {"P-5", "P-10", "P-15", "P-20", "P-25"}
+
+
+def test_the_helpers_reader_leaves_the_shared_file_offset_alone(tmp_path):
+    """A forked helper shares the parent's file offset: it reads with ``pread`` instead."""
+    from orders.importing.pipeline import _private_reader
+
+    path = tmp_path / "orders.csv"
+    path.write_bytes(b"order_number,sku\nA-1,LAMP\n")
+    with path.open("rb") as fh:
+        fh.seek(6)
+        reader = _private_reader(fh)
+        reader.seek(0)
+        assert reader.read() == b"order_number,sku\nA-1,LAMP\n"
+        assert fh.read() == b"number,sku\nA-1,LAMP\n"
+    assert _private_reader(io.BytesIO(b"x")) is not None
