@@ -24,10 +24,12 @@ import contextlib
 import csv
 import io
 import marshal
+import mmap
 import os
 import pickle
 import shutil
 import signal
+import struct
 import tempfile
 import threading
 from array import array
@@ -109,6 +111,11 @@ class ImportResult:
     errors: list[RowError] = field(default_factory=list)
     error_count: int = 0
     checked_by: int = 1  # processes that checked the file (2: a helper took the second half)
+    helper_rows: int = 0  # rows the helper has checked so far (until its counts are merged)
+
+    @property
+    def rows_checked(self) -> int:
+        return self.total_rows + self.helper_rows
 
     def add_error(self, error: RowError) -> None:
         self.error_count += 1
@@ -300,6 +307,7 @@ class OrderFileImport:
         # (priority key…, input position, spool file, offset, size) per spooled order
         self._spooled: list[tuple] = []
         self.parallel_min_rows = parallel_min_rows
+        self._helper: _CheckHelper | None = None
         self.result = ImportResult()
         self._products: dict[str, Product] = {}
         self._scattered: dict[str, list[int]] = {}
@@ -346,7 +354,7 @@ class OrderFileImport:
             at = bisect.bisect_left(starts, last_line // 2)
             if 0 < at < len(starts):
                 split_line = starts[at]
-                helper = _CheckHelper.start(self, split_line)
+                helper = self._helper = _CheckHelper.start(self, split_line)
         del starts
         self.binary.seek(0)
         source = CsvSource(self.binary)
@@ -359,7 +367,8 @@ class OrderFileImport:
         source.detach()  # (the file stays open: late conflicts read it again)
         if helper is not None:
             helper.merge_into(self)
-            self.result.checked_by = 2
+            self._helper = None
+            self.result.checked_by, self.result.helper_rows = 2, 0
         if self._spooled:
             settle()  # the index of checked orders lives until the end: out of the GC's way
             try:
@@ -601,6 +610,8 @@ class OrderFileImport:
             if good and not self.dry_run:
                 self._spool_drafts(good)
         if self.progress is not None:
+            if self._helper is not None:
+                self.result.helper_rows = self._helper.rows_checked()
             self.progress(self.result, last_line)
 
     # -- between the phases: good orders on disk, with the key they will be created in ------------
@@ -902,6 +913,9 @@ def _private_reader(binary) -> BinaryIO | None:
     return io.BufferedReader(_PositionalReader(fd), buffer_size=1 << 20)
 
 
+_COUNTER = struct.Struct("q")
+
+
 class _CheckHelper:
     """A forked process checking a large file's second half (see ``OrderFileImport._run``).
 
@@ -910,8 +924,12 @@ class _CheckHelper:
     its spool. Database connections are closed before the fork: each process opens its own.
     """
 
-    def __init__(self, pid: int, paths: dict[str, str]) -> None:
-        self.pid, self.paths = pid, paths
+    def __init__(self, pid: int, paths: dict[str, str], shared: mmap.mmap) -> None:
+        self.pid, self.paths, self._shared = pid, paths, shared
+
+    def rows_checked(self) -> int:
+        """Rows the helper has checked so far (it counts into memory shared with us)."""
+        return _COUNTER.unpack_from(self._shared)[0]
 
     @classmethod
     def start(cls, job: OrderFileImport, split_line: int) -> _CheckHelper:
@@ -919,11 +937,15 @@ class _CheckHelper:
         for name in ("result", "rejects", "spool"):
             fd, paths[name] = tempfile.mkstemp(prefix=f"bpo-import-{name}-")
             os.close(fd)
+        shared = mmap.mmap(-1, _COUNTER.size)  # anonymous and shared with the child
         connections.close_all()
         pid = os.fork()
         if pid == 0:  # the helper: never returns
             code = 1
             try:
+                job.progress = lambda result, _line: _COUNTER.pack_into(
+                    shared, 0, result.total_rows
+                )
                 cls._work(job, split_line, paths)
                 code = 0
             except BaseException as exc:  # reported to the parent, which raises it
@@ -934,11 +956,10 @@ class _CheckHelper:
                     connections.close_all()
                 finally:
                     os._exit(code)
-        return cls(pid, paths)
+        return cls(pid, paths, shared)
 
     @staticmethod
     def _work(job: OrderFileImport, split_line: int, paths: dict[str, str]) -> None:
-        job.progress = None
         with open(paths["rejects"], "w", newline="", encoding="utf-8") as rejects:
             job.rejects = csv.writer(rejects) if job.rejects is not None else None
             with open(paths["spool"], "w+b") as spool:
@@ -955,6 +976,7 @@ class _CheckHelper:
             os.waitpid(self.pid, 0)
         finally:
             self._remove()
+            self._shared.close()
 
     def _remove(self) -> None:
         for path in self.paths.values():
@@ -998,3 +1020,4 @@ class _CheckHelper:
                 ]
         finally:
             self._remove()  # (an open spool stays readable until closed)
+            self._shared.close()

@@ -105,12 +105,12 @@ def _progress_saver(job_id: int):
 
     def save(result: ImportResult, line: int) -> None:
         # Work done: rows checked (first phase), then lines created (second phase).
-        done = result.total_rows + result.lines_created
+        done = result.rows_checked + result.lines_created
         if done - state["last"] < PROGRESS_EVERY_ROWS and line:
             return
         state["last"] = done
         ImportJob.objects.filter(pk=job_id).update(
-            processed_rows=result.total_rows,
+            processed_rows=result.rows_checked,
             orders_new=result.orders_new,
             orders_created=result.orders_created,
             lines_created=result.lines_created,

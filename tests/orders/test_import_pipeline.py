@@ -997,9 +997,19 @@ def test_a_large_file_is_checked_by_two_processes_with_the_same_outcome(shop):
     assert two_rejects == one_rejects and two_rejects.count("\n") == 1 + 12
 
     rejects = io.StringIO()
-    result = run_import(shop.acme, data, rejects=rejects, chunk_orders=3, parallel_min_rows=1)
+    seen: list[int] = []
+    result = run_import(
+        shop.acme,
+        data,
+        rejects=rejects,
+        chunk_orders=3,
+        parallel_min_rows=1,
+        progress=lambda r, _line: seen.append(r.rows_checked),
+    )
 
     assert result.checked_by == 2
+    # Progress counts the helper's rows too (read from memory it shares), never going back.
+    assert seen == sorted(seen) and seen[-1] == result.total_rows == 80
     assert (result.orders_created, result.lines_created) == (one.orders_new, one.lines_new)
     assert rejects.getvalue() == one_rejects
     created = Order.objects.filter(client=shop.acme).exclude(number="P-33")
