@@ -916,12 +916,36 @@ def _private_reader(binary) -> BinaryIO | None:
 _COUNTER = struct.Struct("q")
 
 
+_INHERITED: list = []  # the helper's inherited database wrappers: kept, never used or closed
+
+
+def _fresh_connections() -> None:
+    """In the helper: new database wrappers for every alias. The inherited ones may hold a
+    socket the parent still uses (closing one, even by garbage collection, would end the
+    parent's session), so they are kept referenced until ``os._exit``."""
+    for alias in connections:
+        _INHERITED.append(connections[alias])
+        connections[alias] = connections.create_connection(alias)
+
+
+def _end_with_parent() -> None:
+    """In the helper: SIGTERM ends it (whatever handler the task worker installed), and on
+    Linux it gets SIGTERM when the import process dies, so no helper outlives its import."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class _CheckHelper:
     """A forked process checking a large file's second half (see ``OrderFileImport._run``).
 
     It writes three files the parent reads after it has checked the first half: the result
     (counts, errors, the spool index, as pickle), its rejected rows (CSV, in file order) and
-    its spool. Database connections are closed before the fork: each process opens its own.
+    its spool. The parent closes its database connections before the fork; the helper starts with
+    new ones and never touches those it inherited: each process has its own.
     """
 
     def __init__(self, pid: int, paths: dict[str, str], shared: mmap.mmap) -> None:
@@ -943,6 +967,8 @@ class _CheckHelper:
         if pid == 0:  # the helper: never returns
             code = 1
             try:
+                _end_with_parent()
+                _fresh_connections()
                 job.progress = lambda result, _line: _COUNTER.pack_into(
                     shared, 0, result.total_rows
                 )

@@ -947,14 +947,19 @@ def test_an_order_created_elsewhere_between_check_and_create_is_a_conflict(shop,
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_large_file_is_checked_by_two_processes_with_the_same_outcome(shop):
+def test_a_large_file_is_checked_by_two_processes_with_the_same_outcome(shop, monkeypatch):
     """From ``parallel_min_rows`` on (PostgreSQL, outside a transaction) a forked helper checks
     the second half of the file: counts, errors, rejected rows and the orders created are
     those of the one-process check, in file order."""
     from django.db import connection
 
+    from orders.importing import pipeline
+
     if connection.vendor != "postgresql":
         pytest.skip("the helper process needs PostgreSQL (an SQLite test database is private)")
+    # Earlier tests of the session may leave threads behind (live servers): the import then
+    # stays in one process, as it should; here the helper is what is being tested.
+    monkeypatch.setattr(pipeline.threading, "active_count", lambda: 1)
     services.order_create(
         client=shop.acme,
         number="P-33",
@@ -1033,3 +1038,25 @@ def test_the_helpers_reader_leaves_the_shared_file_offset_alone(tmp_path):
         assert reader.read() == b"order_number,sku\nA-1,LAMP\n"
         assert fh.read() == b"number,sku\nA-1,LAMP\n"
     assert _private_reader(io.BytesIO(b"x")) is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_helper_process_in_a_threaded_process_or_a_transaction(shop):
+    """Forking copies only the calling thread (a lock another thread holds would stay locked
+    in the helper), and a helper cannot see a transaction's uncommitted rows."""
+    import threading
+
+    from django.db import transaction
+
+    importer = OrderFileImport(client=shop.acme, binary=io.BytesIO(b""), parallel_min_rows=1)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert importer._may_fork(10) is False
+    finally:
+        stop.set()
+        other.join()
+    with transaction.atomic():
+        assert importer._may_fork(10) is False
+    assert importer._may_fork(0) is False  # below parallel_min_rows
