@@ -110,12 +110,14 @@ class Layout:
     index: dict[str, int]  # canonical field -> column position
     columns: dict[str, str]  # canonical field -> the column's name in the file (for messages)
 
-    def get(self, values: list[str], field: str) -> str:
-        pos = self.index.get(field)
-        if pos is None or pos >= len(values):
-            return ""
-        value = values[pos].strip()
-        return "" if value == '""' else value
+
+def cell(values: list[str], pos: int | None) -> str:
+    """The text of the cell at ``pos`` (a ``Layout.index`` position; ``None``: the file has no
+    such column): stripped, ``""`` when blank or a quoted empty string (Shopify writes both)."""
+    if pos is None or pos >= len(values):
+        return ""
+    value = values[pos].strip()
+    return "" if value == '""' else value
 
 
 class HeaderProblem(Exception):

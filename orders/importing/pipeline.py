@@ -7,15 +7,16 @@ Rules (see the import issue and README):
 - Never a partial order: one bad row rejects its whole order, with all its rows listed in the
   rejected-rows report (the original columns plus an ``error`` column, ready to fix and re-upload).
 - The file is streamed (a light first pass finds orders whose rows are not together); memory
-  holds one chunk of orders plus the set of order numbers seen.
+  holds one chunk of orders plus the index of checked orders.
 - Two phases when importing for real. **Check**: every order is validated and compared with
-  what exists; the good ones are written, with their priority, to a spool file on disk (not
-  memory). **Create**: the spooled orders are created through ``orders_create_batch`` in
-  priority order, chunk after chunk, each chunk one transaction. Scarce stock thus goes to the
-  file's most urgent orders first, as the allocation engine wants it, instead of to whichever
-  came first in the file and then being taken back order by order (pre-emption), which cost
-  time and filled timelines with "re-assigned" entries.
-"""
+  what exists; the good ones are built by the intake service (``order_build``: promise,
+  priority) and written to a spool file on disk (not memory). Large files on PostgreSQL are
+  checked by two processes (``_CheckHelper``). **Create**: the spooled orders are inserted
+  through ``orders_insert_built`` in priority order, chunk after chunk, each chunk one
+  transaction. Scarce stock thus goes to the file's most urgent orders first, as the
+  allocation engine wants it, instead of to whichever came first in the file and then being
+  taken back order by order (pre-emption), which cost time and filled timelines with
+  "re-assigned" entries."""
 
 from __future__ import annotations
 
@@ -49,7 +50,13 @@ from bpo_backoffice.gctune import fewer_gc_passes, settle
 from clients.models import Client
 from inventory.models import Product
 from orders.exceptions import OrderValidationError
-from orders.importing.formats import ORDER_FIELDS, SHOPIFY, SHOPIFY_PAYMENT, HeaderProblem
+from orders.importing.formats import (
+    ORDER_FIELDS,
+    SHOPIFY,
+    SHOPIFY_PAYMENT,
+    HeaderProblem,
+    cell,
+)
 from orders.importing.formats import build_layout as _build_layout
 from orders.importing.parsing import (
     CellError,
@@ -247,14 +254,6 @@ _SHIP_TO_FIELDS = tuple(
 )
 
 
-def _cell(values: list[str], pos: int | None) -> str:
-    """A cell's text as the layout reads it (``Layout.get`` with the position looked up once)."""
-    if pos is None or pos >= len(values):
-        return ""
-    value = values[pos].strip()
-    return "" if value == '""' else value
-
-
 def _order_values(
     rows: list[tuple[int, list[str]]], fields: list[tuple[str, int]]
 ) -> dict[str, tuple[int, str]]:
@@ -262,11 +261,10 @@ def _order_values(
     found: dict[str, tuple[int, str]] = {}
     wanted = len(fields)
     for line_no, values in rows:
-        size = len(values)
         for name, pos in fields:
-            if pos < size and name not in found:
-                value = values[pos].strip()
-                if value and value != '""':
+            if name not in found:
+                value = cell(values, pos)
+                if value:
                     found[name] = (line_no, value)
         if len(found) == wanted:
             break
@@ -383,7 +381,7 @@ class OrderFileImport:
         pending: list[_Draft] = []
         current: _Draft | None = None
         last_line = 0
-        cell, number_at = _cell, self.layout.index["order_number"]
+        number_at = self.layout.index["order_number"]
         for line_no, values in source:
             if line_no < start_at:
                 continue
@@ -429,7 +427,7 @@ class OrderFileImport:
         starts = array("q")  # the line where each order's rows begin (where a split may fall)
         previous = None
         line_no = 0
-        cell, number_at = _cell, self.layout.index["order_number"]
+        number_at = self.layout.index["order_number"]
         for line_no, values in source:
             number = cell(values, number_at)
             if not number or number == previous:
@@ -539,10 +537,10 @@ class OrderFileImport:
         sku_at, quantity_at, price_at, fulfilled_at = self._line_at
         products, decimal_comma = self._products, self.decimal_comma
         for line_no, values in draft.rows:
-            if order_fulfilled or (shopify and _cell(values, fulfilled_at).lower() == "fulfilled"):
+            if order_fulfilled or (shopify and cell(values, fulfilled_at).lower() == "fulfilled"):
                 continue  # shipped by the shop already: nothing for us to do for this line
             unfulfilled_seen = True
-            sku = _cell(values, sku_at)
+            sku = cell(values, sku_at)
             product = products.get(sku) if sku else None
             if not sku:
                 error(line_no, "sku", "The SKU is missing.")
@@ -551,12 +549,12 @@ class OrderFileImport:
             elif not product.active:
                 error(line_no, "sku", f"SKU '{sku}' is inactive for {client.code}.")
             try:
-                quantity = parse_quantity(_cell(values, quantity_at))
+                quantity = parse_quantity(cell(values, quantity_at))
             except CellError as exc:
                 error(line_no, "quantity", str(exc))
                 quantity = None
             try:
-                price = parse_money(_cell(values, price_at), decimal_comma=decimal_comma)
+                price = parse_money(cell(values, price_at), decimal_comma=decimal_comma)
             except CellError as exc:
                 error(line_no, "unit_price", str(exc))
                 price = None

@@ -144,8 +144,7 @@ class NewOrder:
     :func:`orders_insert_built`. ``row`` holds the values of ``ORDER_ROW_FIELDS`` (the customer
     and the status/segment slots may be set later); ``lines`` holds ``(product_id, quantity,
     unit_price)``. File imports build their orders while checking the file and keep them on
-    disk until they are created: everything here pickles compactly (the priority breakdown is
-    already JSON text).
+    disk until they are created (the priority breakdown is already JSON text).
     """
 
     __slots__ = ("expedite", "lines", "note", "placed_at", "row", "score", "ship_by", "source")
@@ -154,21 +153,6 @@ class NewOrder:
         self.row, self.lines, self.score = row, lines, score
         self.ship_by, self.placed_at, self.expedite = ship_by, placed_at, expedite
         self.source, self.note = source, note
-
-    def __reduce__(self):
-        return (
-            NewOrder,
-            (
-                self.row,
-                self.lines,
-                self.score,
-                self.ship_by,
-                self.placed_at,
-                self.expedite,
-                self.source,
-                self.note,
-            ),
-        )
 
     @property
     def number(self) -> str:
