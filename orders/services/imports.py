@@ -123,6 +123,11 @@ def _progress_saver(job_id: int):
     return save
 
 
+def _fail(job: ImportJob, message: str) -> None:
+    job.status, job.message, job.finished_at = ImportJob.Status.FAILED, message, timezone.now()
+    job.save(update_fields=["status", "message", "finished_at"])
+
+
 def _execute(job: ImportJob, *, dry_run: bool) -> None:
     with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as rejects:
         try:
@@ -139,10 +144,19 @@ def _execute(job: ImportJob, *, dry_run: bool) -> None:
                 )
                 result = importer.run()
         except FileProblem as exc:
-            job.status = ImportJob.Status.FAILED
-            job.message = str(exc)
-            job.finished_at = timezone.now()
-            job.save(update_fields=["status", "message", "finished_at"])
+            _fail(job, str(exc))
+            return
+        except Exception:  # a database outage, a failed helper process…: never stuck "importing"
+            log.exception("Import job %s stopped", job.pk)
+            _fail(
+                job,
+                "The import stopped on an internal error (it is logged). Orders created before "
+                "it stopped are kept; upload the file again to import the rest — orders "
+                "already there are skipped."
+                if not dry_run
+                else "The check stopped on an internal error (it is logged); nothing was "
+                "written. Upload the file again.",
+            )
             return
         job.detected_format = result.format
         job.total_rows = result.total_rows

@@ -675,3 +675,27 @@ def test_confirming_a_finished_job_again_shows_a_message(shop, client):
         "This import is done; it cannot start."
     ]
     assert Order.objects.count() == 2
+
+
+def test_an_internal_error_fails_the_job_with_a_message_instead_of_leaving_it_running(
+    shop, monkeypatch, caplog
+):
+    """E.g. the database going away or the helper process of a large file failing: the job
+    ends failed with a message the supervisor can act on, and the error is logged."""
+    from orders.importing.pipeline import OrderFileImport
+
+    job = import_job_create(client=shop.acme, user=shop.supervisor, upload=upload(two_orders()))
+    assert job.status == ImportJob.Status.PREVIEWED
+
+    def broken(self):
+        raise RuntimeError("The import's helper process failed (status 9).")
+
+    monkeypatch.setattr(OrderFileImport, "run", broken)
+    import_job_confirm(job=job, user=shop.supervisor)  # a small file: imported at once
+
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.FAILED
+    assert job.message.startswith("The import stopped on an internal error (it is logged).")
+    assert job.finished_at is not None
+    assert "helper process failed" in caplog.text
+    assert Order.objects.filter(client=shop.acme).count() == 0
