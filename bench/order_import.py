@@ -103,8 +103,8 @@ def _schema_floor(*, fk_checks: bool) -> float | None:
 
 
 def _setup(skus: int):
-    from bpo_backoffice.bulk import bulk_insert
     from clients.models import Client
+    from core.bulk import bulk_insert
     from inventory.models import Product, StockLevel, StockMovement, Warehouse
 
     wipe_business_data()

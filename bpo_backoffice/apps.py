@@ -5,7 +5,3 @@ class BPOAdminConfig(AdminConfig):
     """Replaces django.contrib.admin so that @admin.register uses our branded site."""
 
     default_site = "bpo_backoffice.admin.BPOAdminSite"
-
-    def ready(self) -> None:
-        super().ready()
-        from bpo_backoffice import lookups  # noqa: F401  (registers field__anyof)

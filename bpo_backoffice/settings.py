@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "django_q",
     "crispy_forms",
     "crispy_bootstrap5",
+    "core",
     "clients",
     "inventory",
     "orders",

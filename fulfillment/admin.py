@@ -20,13 +20,13 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from bpo_backoffice.paginator import BoundedCountPaginator
 from clients.scoping import (
     ClientListFilter,
     ClientScopedAdmin,
     client_ids_for,
     scope_queryset,
 )
+from core.paginator import BoundedCountPaginator
 from fulfillment import selectors, services
 from fulfillment.exceptions import FulfillmentError
 from fulfillment.forms import ShipOrderForm, TrackingUploadForm, WaveCreateForm

@@ -21,8 +21,8 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from bpo_backoffice.db import atomic_with_retry, bulk_update_columns
 from clients.models import Client
+from core.db import atomic_with_retry, bulk_update_columns
 from fulfillment.exceptions import FulfillmentError, UnknownTrackingNumbers
 from fulfillment.models import (
     PROBLEM_STATUSES,

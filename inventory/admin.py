@@ -5,13 +5,13 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from bpo_backoffice.paginator import BoundedCountPaginator
 from clients.scoping import (
     ClientListFilter,
     ClientScopedAdmin,
     is_supervisor_for,
     supervised_client_ids,
 )
+from core.paginator import BoundedCountPaginator
 from inventory import services
 from inventory.exceptions import InventoryError
 from inventory.forms import AdjustStockForm, ReceiveStockForm

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.db.models import F
 
-from bpo_backoffice.db import atomic_with_retry, bulk_update_columns
+from core.db import atomic_with_retry, bulk_update_columns
 from inventory.exceptions import InsufficientStock, InvalidStockOperation
 from inventory.models import Product, StockLevel, StockMovement, Warehouse
 from inventory.signals import stock_became_available

@@ -27,13 +27,13 @@ from django.utils.translation import gettext as _
 from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
-from bpo_backoffice.paginator import BoundedCountPaginator
 from clients.scoping import (
     ClientListFilter,
     ClientScopedAdmin,
     client_ids_for,
     is_supervisor_for,
 )
+from core.paginator import BoundedCountPaginator
 from orders import selectors, services
 from orders.admin_actions import ORDER_ACTIONS, OrderAction
 from orders.exceptions import OrderError

@@ -44,10 +44,10 @@ from typing import BinaryIO, TextIO
 from django.db import connections, models, router
 from django.utils import timezone
 
-from bpo_backoffice.bulk import JSONText, insert_rows
-from bpo_backoffice.db import atomic_with_retry
-from bpo_backoffice.gctune import fewer_gc_passes, settle
 from clients.models import Client
+from core.bulk import JSONText, insert_rows
+from core.db import atomic_with_retry
+from core.gctune import fewer_gc_passes, settle
 from inventory.models import Product
 from orders.exceptions import OrderValidationError
 from orders.importing.formats import (

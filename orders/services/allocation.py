@@ -28,7 +28,7 @@ order every write in the product follows):
 
 Plain rows: the engine reads the columns it needs with ``values_list`` into small slotted
 objects (``_Level``, ``_Line``, ``_Order``, ``_Alloc``) and writes back with
-``bpo_backoffice.bulk.update_rows``/``insert_rows`` (``UPDATE … FROM unnest`` and ``COPY`` on
+``core.bulk.update_rows``/``insert_rows`` (``UPDATE … FROM unnest`` and ``COPY`` on
 PostgreSQL). Building model instances for every order, line and stock level of a batch was
 most of its Python time (docs/benchmarks.md); the decisions are the same either way.
 """
@@ -42,9 +42,9 @@ from django.db.models import F, Q, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from bpo_backoffice.bulk import insert_rows, update_rows
-from bpo_backoffice.db import atomic_with_retry
 from clients.models import Client
+from core.bulk import insert_rows, update_rows
+from core.db import atomic_with_retry
 from inventory import services as inventory
 from inventory.exceptions import InsufficientStock
 from inventory.models import Product, StockLevel, Warehouse

@@ -14,9 +14,9 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from bpo_backoffice.bulk import JSONText, insert_rows
-from bpo_backoffice.db import atomic_with_retry
 from clients.models import Client
+from core.bulk import JSONText, insert_rows
+from core.db import atomic_with_retry
 from inventory.models import Product
 from orders.exceptions import OrderValidationError
 from orders.models import Customer, Order, OrderEvent, OrderLine

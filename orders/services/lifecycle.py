@@ -7,8 +7,8 @@ from decimal import Decimal
 
 from django.db import connection
 
-from bpo_backoffice.db import atomic_with_retry
 from clients.models import Client
+from core.db import atomic_with_retry
 from inventory import services as inventory
 from orders.exceptions import InvalidOrderStatus, OrderValidationError
 from orders.models import Allocation, Customer, Order, OrderEvent, OrderLine

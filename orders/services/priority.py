@@ -17,9 +17,9 @@ from operator import itemgetter
 from django.db import transaction
 from django.utils import timezone
 
-from bpo_backoffice.bulk import update_rows
-from bpo_backoffice.db import atomic_with_retry
 from clients.models import Client
+from core.bulk import update_rows
+from core.db import atomic_with_retry
 from orders.models import CLOSED_STATUSES, Customer, Order
 
 SERVICE_FACTOR = {"standard": 0.0, "expedited": 0.6, "overnight": 1.0}

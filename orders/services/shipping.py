@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
-from bpo_backoffice.db import atomic_with_retry, bulk_update_columns
 from clients.models import Client
+from core.db import atomic_with_retry, bulk_update_columns
 from inventory import services as inventory
 from orders.exceptions import InvalidOrderStatus, OrderValidationError
 from orders.models import Allocation, Order, OrderEvent, OrderLine

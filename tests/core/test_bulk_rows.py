@@ -1,4 +1,4 @@
-"""The plain-row bulk helpers (``bpo_backoffice.bulk.insert_rows``/``update_rows``) and the
+"""The plain-row bulk helpers (``core.bulk.insert_rows``/``update_rows``) and the
 ``field__anyof`` lookup the hot paths use: same results as the ORM on SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from bpo_backoffice.bulk import JSONText, insert_rows, update_rows
+from core.bulk import JSONText, insert_rows, update_rows
 from inventory.models import Product
 from orders.models import Order, OrderEvent, OrderLine
 

@@ -8,7 +8,7 @@ import weakref
 
 import pytest
 
-from bpo_backoffice.gctune import fewer_gc_passes, settle
+from core.gctune import fewer_gc_passes, settle
 
 
 class _Node:

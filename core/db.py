@@ -78,7 +78,7 @@ def bulk_update_columns(
     connection = connections[router.db_for_write(model)]
     if connection.vendor != "postgresql":
         return model._default_manager.bulk_update(objs, fields, batch_size=batch_size)
-    from bpo_backoffice.bulk import update_rows
+    from core.bulk import update_rows
 
     opts = model._meta
     targets = [opts.get_field(name) for name in fields]
