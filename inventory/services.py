@@ -10,11 +10,13 @@ oversell: the database refuses the write.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from django.db import transaction
 from django.db.models import F
 
-from core.db import atomic_with_retry, bulk_update_columns
+from core.bulk import update_rows
+from core.db import atomic_with_retry
 from inventory.exceptions import InsufficientStock, InvalidStockOperation
 from inventory.models import Product, StockLevel, StockMovement, Warehouse
 from inventory.signals import stock_became_available
@@ -70,20 +72,44 @@ def stock_levels_lock(
     return list(levels)
 
 
-def stock_levels_save_reservations(*, levels: Iterable[StockLevel]) -> None:
-    """Persist ``allocated``/``backordered`` of levels the caller holds locked and recomputed.
+class ReservationRow(NamedTuple):
+    """A locked stock level's reservation counts, as a caller recomputed them (plain values:
+    the allocation engine decides thousands of levels at a time without model instances)."""
 
-    Used by the allocation engine, which decides many reservations at once under the locks
-    taken by :func:`stock_levels_lock`; the CHECK constraints still refuse any oversell.
+    pk: int
+    on_hand: int  # as read under the lock: checked, never written here
+    allocated: int
+    backordered: int
+
+
+def stock_levels_write_reservations(*, rows: Iterable[ReservationRow]) -> None:
+    """Persist ``allocated``/``backordered`` of many stock levels in one set-based write.
+
+    The caller holds the levels locked (:func:`stock_levels_lock`, inside its transaction)
+    and recomputed their reservations; this is the one place that checks the stock
+    invariant ``0 ≤ allocated ≤ on_hand``, ``backordered ≥ 0`` before writing (the CHECK
+    constraints still refuse any oversell that got past it). Raises
+    :class:`InsufficientStock` and writes nothing when one row breaks it. Triggers nothing.
     """
-    levels = list(levels)
-    for level in levels:
-        if level.allocated > level.on_hand or level.allocated < 0 or level.backordered < 0:
+    rows = list(rows)
+    for row in rows:
+        if row.allocated > row.on_hand or row.allocated < 0 or row.backordered < 0:
             raise InsufficientStock(
-                f"{level}: cannot reserve {level.allocated} with {level.on_hand} on hand."
+                f"Stock level {row.pk}: cannot reserve {row.allocated} with {row.on_hand} on hand."
             )
-    if levels:
-        bulk_update_columns(StockLevel, levels, ["allocated", "backordered"])
+    update_rows(
+        StockLevel,
+        ("allocated", "backordered"),
+        [(row.pk, row.allocated, row.backordered) for row in rows],
+    )
+
+
+def stock_levels_save_reservations(*, levels: Iterable[StockLevel]) -> None:
+    """Persist ``allocated``/``backordered`` of level instances the caller holds locked and
+    recomputed (cancelling an order); see :func:`stock_levels_write_reservations`."""
+    stock_levels_write_reservations(
+        rows=[ReservationRow(lv.pk, lv.on_hand, lv.allocated, lv.backordered) for lv in levels]
+    )
 
 
 def _move(

@@ -7,9 +7,11 @@ same timeline entry and the same allocation, whether one order or two thousand a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -20,12 +22,7 @@ from core.db import atomic_with_retry
 from inventory.models import Product
 from orders.exceptions import OrderValidationError
 from orders.models import Customer, Order, OrderEvent, OrderLine
-from orders.services.allocation import (
-    allocation_plan,
-    allocation_write,
-    fresh_line,
-    fresh_order,
-)
+from orders.services.allocation import NewOrderDemand, allocation_plan
 from orders.services.priority import PriorityInput, compute_priority, compute_segment
 
 
@@ -100,40 +97,58 @@ def validate_order_input(client: Client, data: OrderInput) -> None:
             raise OrderValidationError(f"Price for SKU {line.product.sku} cannot be negative.")
 
 
-_SHIP_TO = ("name", "address1", "address2", "city", "postcode", "region", "country", "phone")
-# The columns an order is created with (the rest take their defaults), one row per order.
-ORDER_ROW_FIELDS = (
-    "client_id",
-    "number",
-    "customer_id",
-    "source",
-    "placed_at",
-    "service_level",
-    "ship_by",
-    "payment_status",
-    *(f"ship_to_{key}" for key in _SHIP_TO),
-    "currency",
-    "subtotal",
-    "shipping_total",
-    "tax_total",
-    "total",
-    "expedite",
-    "status",
-    "segment",
-    "priority_score",
-    "priority_breakdown",
-    "priority_computed_at",
-)
-_LINE_FIELDS = (
-    "order_id",
-    "line_no",
-    "product_id",
-    "quantity",
-    "unit_price",
-    "qty_allocated",
-    "qty_backordered",
-    "backorder_level_id",
-)
+class OrderRow(NamedTuple):
+    """A new order's row: the columns an order is created with (the rest take their
+    defaults), in insert order. The one declared layout of the intake ↔ insert handshake: the
+    intake service builds and inserts it, the import spools it, the benchmark data generator
+    writes it. Immutable: ``row._replace(status=…, segment=…)`` fills what comes later."""
+
+    client_id: int
+    number: str
+    customer_id: int | None  # None until an import has matched or created the customer
+    source: str
+    placed_at: datetime
+    service_level: str
+    ship_by: datetime
+    payment_status: str
+    ship_to_name: str
+    ship_to_address1: str
+    ship_to_address2: str
+    ship_to_city: str
+    ship_to_postcode: str
+    ship_to_region: str
+    ship_to_country: str
+    ship_to_phone: str
+    currency: str
+    subtotal: Decimal
+    shipping_total: Decimal
+    tax_total: Decimal
+    total: Decimal
+    expedite: bool
+    status: str | None  # None until allocation decided it
+    segment: str | None
+    priority_score: int
+    priority_breakdown: JSONText
+    priority_computed_at: datetime
+
+
+# The column list of :class:`OrderRow` (by name, for ``insert_rows`` and the import's spool).
+ORDER_ROW_FIELDS = OrderRow._fields
+
+
+class LineRow(NamedTuple):
+    """A new order line's row, as inserted (quantities already allocated/backordered)."""
+
+    order_id: int
+    line_no: int
+    product_id: int
+    quantity: int
+    unit_price: Decimal
+    qty_allocated: int
+    qty_backordered: int
+    backorder_level_id: int | None
+
+
 _EVENT_FIELDS = ("order_id", "kind", "to_status", "message", "user_id")
 
 
@@ -141,8 +156,9 @@ class NewOrder:
     """An order being created, as plain values: what allocation and the insert need.
 
     Built by :func:`order_build` (promise, totals, priority, segment) and written by
-    :func:`orders_insert_built`. ``row`` holds the values of ``ORDER_ROW_FIELDS`` (the customer
-    and the status/segment slots may be set later); ``lines`` holds ``(product_id, quantity,
+    :func:`orders_insert_built`. ``row`` is its :class:`OrderRow` (a sequence in
+    ``ORDER_ROW_FIELDS`` order is taken as one; the customer may be set later, the status and
+    segment are filled at the insert); ``lines`` holds ``(product_id, quantity,
     unit_price)``. File imports build their orders while checking the file and keep them on
     disk until they are created (the priority breakdown is already JSON text).
     """
@@ -150,21 +166,22 @@ class NewOrder:
     __slots__ = ("expedite", "lines", "note", "placed_at", "row", "score", "ship_by", "source")
 
     def __init__(self, row, lines, score, ship_by, placed_at, expedite, source, note):
-        self.row, self.lines, self.score = row, lines, score
+        self.row = row if type(row) is OrderRow else OrderRow._make(row)
+        self.lines, self.score = lines, score
         self.ship_by, self.placed_at, self.expedite = ship_by, placed_at, expedite
         self.source, self.note = source, note
 
     @property
     def number(self) -> str:
-        return self.row[_NUMBER_AT]
+        return self.row.number
 
     @property
     def customer_id(self):
-        return self.row[_CUSTOMER_AT]
+        return self.row.customer_id
 
     @customer_id.setter
     def customer_id(self, value) -> None:
-        self.row[_CUSTOMER_AT] = value
+        self.row = self.row._replace(customer_id=value)
 
 
 def order_build(
@@ -197,36 +214,40 @@ def order_build(
         now,
     )
     ship_to = data.ship_to
-    row = [
-        client.pk,
-        data.number.strip(),
-        data.customer.pk if data.customer else None,
-        str(data.source),
-        placed_at,
-        str(data.service_level),
-        ship_by,
-        str(data.payment_status),
-        *((ship_to.get(key) or "") for key in _SHIP_TO),
-        data.currency or client.currency,
-        subtotal,
-        data.shipping_total,
-        data.tax_total,
-        total,
-        data.expedite,
-        None,  # status, segment: after allocation
-        None,
-        score,
-        JSONText(breakdown),
-        now,
-    ]
+    row = OrderRow(
+        client_id=client.pk,
+        number=data.number.strip(),
+        customer_id=data.customer.pk if data.customer else None,
+        source=str(data.source),
+        placed_at=placed_at,
+        service_level=str(data.service_level),
+        ship_by=ship_by,
+        payment_status=str(data.payment_status),
+        ship_to_name=ship_to.get("name") or "",
+        ship_to_address1=ship_to.get("address1") or "",
+        ship_to_address2=ship_to.get("address2") or "",
+        ship_to_city=ship_to.get("city") or "",
+        ship_to_postcode=ship_to.get("postcode") or "",
+        ship_to_region=ship_to.get("region") or "",
+        ship_to_country=ship_to.get("country") or "",
+        ship_to_phone=ship_to.get("phone") or "",
+        currency=data.currency or client.currency,
+        subtotal=subtotal,
+        shipping_total=data.shipping_total,
+        tax_total=data.tax_total,
+        total=total,
+        expedite=data.expedite,
+        status=None,  # status, segment: after allocation
+        segment=None,
+        priority_score=score,
+        priority_breakdown=JSONText(breakdown),
+        priority_computed_at=now,
+    )
     lines = [(ln.product.pk, ln.quantity, ln.unit_price or _ZERO) for ln in data.lines]
-    return NewOrder(row, lines, score, ship_by, placed_at, data.expedite, row[3], data.note)
+    return NewOrder(row, lines, score, ship_by, placed_at, data.expedite, row.source, data.note)
 
 
 _ZERO = Decimal("0")
-_NUMBER_AT = ORDER_ROW_FIELDS.index("number")
-_CUSTOMER_AT = ORDER_ROW_FIELDS.index("customer_id")
-_STATUS_AT = ORDER_ROW_FIELDS.index("status")
 _SOURCE_LABELS = dict(Order.Source.choices)
 
 
@@ -299,11 +320,6 @@ def orders_insert_built(
     if not news:
         return []
     now = now or timezone.now()
-    lines = [  # [order index, line_no, product_id, quantity, price, allocated, backordered, at]
-        [k, i, product_id, quantity, price, 0, 0, None]
-        for k, new in enumerate(news)
-        for i, (product_id, quantity, price) in enumerate(new.lines, start=1)
-    ]
     new_status = Order.Status.NEW.value
     segments = [
         str(
@@ -317,42 +333,55 @@ def orders_insert_built(
         )
         for new in news
     ]
-    statuses = [new_status] * len(news)
-    run = None
+    statuses: Sequence[str] = [new_status] * len(news)
+    # What each line is inserted with: (allocated, backordered, where) from the plan.
+    outcomes: Sequence[tuple[int, int, int | None]] = [
+        (0, 0, None) for new in news for _ in new.lines
+    ]
+    plan = None
     if allocate:
-        fresh_orders = [
-            fresh_order(
-                -k,
-                client.pk,
-                new.number,
-                new.score,
-                new.ship_by,
-                new.placed_at,
-                new.expedite,
-                segment,
-            )
-            for k, (new, segment) in enumerate(zip(news, segments, strict=True), start=1)
+        plan = allocation_plan(
+            new_orders=[
+                NewOrderDemand(
+                    client_id=client.pk,
+                    number=new.number,
+                    priority_score=new.score,
+                    ship_by=new.ship_by,
+                    placed_at=new.placed_at,
+                    expedite=new.expedite,
+                    segment=segment,
+                    lines=[(product_id, quantity) for product_id, quantity, _ in new.lines],
+                )
+                for new, segment in zip(news, segments, strict=True)
+            ],
+            user=user,
+        )
+        statuses = [planned.status for planned in plan.new_orders]
+        segments = [planned.segment for planned in plan.new_orders]
+        outcomes = [
+            (ln.qty_allocated, ln.qty_backordered, ln.backorder_level_id) for ln in plan.new_lines
         ]
-        fresh_lines = [
-            fresh_line(-n, -(line[0] + 1), line[2], line[3]) for n, line in enumerate(lines, 1)
-        ]
-        run = allocation_plan(fresh_orders=fresh_orders, fresh_lines=fresh_lines, user=user)
-        statuses = [fresh.status for fresh in fresh_orders]
-        segments = [fresh.segment for fresh in fresh_orders]
-        for line, fresh in zip(lines, fresh_lines, strict=True):
-            line[5:8] = fresh.qty_allocated, fresh.qty_backordered, fresh.backorder_level_id
-    for new, status, segment in zip(news, statuses, segments, strict=True):
-        new.row[_STATUS_AT : _STATUS_AT + 2] = status, segment
+    rows = [
+        new.row._replace(status=status, segment=segment)
+        for new, status, segment in zip(news, statuses, segments, strict=True)
+    ]
     try:
         with transaction.atomic():
-            order_ids = insert_rows(Order, ORDER_ROW_FIELDS, [new.row for new in news])
+            order_ids = insert_rows(Order, ORDER_ROW_FIELDS, rows)
     except IntegrityError as exc:  # a concurrent request created one of them meanwhile
         raise OrderValidationError(
             f"One of these orders was created by someone else meanwhile: {exc}"
         ) from exc
-    for line in lines:
-        line[0] = order_ids[line[0]]
-    line_ids = insert_rows(OrderLine, _LINE_FIELDS, lines)
+    outcome = iter(outcomes)
+    line_ids = insert_rows(
+        OrderLine,
+        LineRow._fields,
+        [
+            LineRow(order_id, line_no, product_id, quantity, price, *next(outcome))
+            for order_id, new in zip(order_ids, news, strict=True)
+            for line_no, (product_id, quantity, price) in enumerate(new.lines, start=1)
+        ],
+    )
     user_id = user.pk if user is not None else None
     insert_rows(
         OrderEvent,
@@ -369,10 +398,7 @@ def orders_insert_built(
         ],
         return_ids=False,
     )
-    if run is not None:
-        allocation_write(
-            run,
-            order_ids={-k: pk for k, pk in enumerate(order_ids, start=1)},
-            line_ids={-n: pk for n, pk in enumerate(line_ids, start=1)},
-        )
+    if plan is not None:
+        plan.bind_inserted(order_ids=order_ids, line_ids=line_ids)
+        plan.write()
     return order_ids

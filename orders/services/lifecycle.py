@@ -14,6 +14,7 @@ from orders.exceptions import InvalidOrderStatus, OrderValidationError
 from orders.models import Allocation, Customer, Order, OrderEvent, OrderLine
 from orders.services.allocation import backorders_fill, orders_allocate
 from orders.services.intake import LineInput, OrderInput, orders_create_batch
+from orders.services.locks import order_lock, order_lock_with_stock
 from orders.services.priority import apply_priority
 from orders.services.status import check_transition, set_status
 
@@ -69,25 +70,12 @@ def order_create(
     return order
 
 
-def _lock_order_and_stock(order_id: int) -> Order:
-    """Lock the stock levels of the order's products, then the order (the global lock order)."""
-    product_ids = OrderLine.objects.filter(order_id=order_id).values_list("product_id", flat=True)
-    inventory.stock_levels_lock(product_ids=list(product_ids))
-    return _lock_order(order_id)
-
-
-def _lock_order(order_id: int) -> Order:
-    order = Order.objects.select_for_update().get(pk=order_id)
-    order.client = Client.objects.get(pk=order.client_id)
-    return order
-
-
 @atomic_with_retry
 def order_hold(*, order: Order, reason: str, user=None) -> Order:
     """Park an open order with a reason; it remembers its status for the release."""
     if not reason or not reason.strip():
         raise OrderValidationError("Say why the order is put on hold.")
-    order = _lock_order(order.pk)
+    order = order_lock(order.pk)
     check_transition(order, S.ON_HOLD)
     order.hold_from_status = order.status
     order.hold_reason = reason.strip()[:255]
@@ -98,7 +86,7 @@ def order_hold(*, order: Order, reason: str, user=None) -> Order:
 @atomic_with_retry
 def order_release(*, order: Order, user=None, note: str = "") -> Order:
     """Take an order off hold, back to where it was; waiting demand is re-allocated."""
-    order = _lock_order_and_stock(order.pk)
+    order = order_lock_with_stock(order.pk)
     if order.status != S.ON_HOLD:
         raise InvalidOrderStatus(f"Order {order.number} is not on hold.")
     back_to, reason = order.hold_from_status, order.hold_reason
@@ -133,7 +121,7 @@ def order_cancel(*, order: Order, reason: str, user=None) -> Order:
     """
     if not reason or not reason.strip():
         raise OrderValidationError("Say why the order is cancelled.")
-    order = _lock_order_and_stock(order.pk)
+    order = order_lock_with_stock(order.pk)
     check_transition(order, S.CANCELLED)
     lines = list(order.lines.all())
     levels = {
@@ -170,7 +158,7 @@ def order_cancel(*, order: Order, reason: str, user=None) -> Order:
 @atomic_with_retry
 def order_assign(*, order: Order, agent, user=None) -> Order:
     """Give the order to an agent (or to nobody with ``agent=None``)."""
-    order = _lock_order(order.pk)
+    order = order_lock(order.pk)
     if agent is not None and not agent.is_superuser:
         from clients.scoping import can_access_client
 
@@ -193,7 +181,7 @@ def order_assign(*, order: Order, agent, user=None) -> Order:
 def order_expedite(*, order: Order, expedite: bool = True, user=None, note: str = "") -> Order:
     """Flag (or un-flag) an order as expedited: its priority is recomputed at once, and if it
     is waiting for stock it may now take units from less urgent orders."""
-    order = _lock_order_and_stock(order.pk)
+    order = order_lock_with_stock(order.pk)
     if not order.is_open:
         raise InvalidOrderStatus(f"Order {order.number} is {order.get_status_display()}.")
     if order.expedite == expedite:
@@ -247,7 +235,7 @@ def order_move(*, order: Order, to_status: str, user=None, note: str = "") -> Or
         raise InvalidOrderStatus(
             f"'{to_status}' is not a move made by hand; use the matching action instead."
         )
-    order = _lock_order(order.pk)
+    order = order_lock(order.pk)
     if to_status == S.READY and order.status != S.PICKING:
         raise InvalidOrderStatus("Only an order being picked can go back to ready.")
     set_status(order, to_status, user=user, message=note)

@@ -19,7 +19,7 @@ from core.db import atomic_with_retry, bulk_update_columns
 from inventory import services as inventory
 from orders.exceptions import InvalidOrderStatus, OrderValidationError
 from orders.models import Allocation, Order, OrderEvent, OrderLine
-from orders.services.lifecycle import _lock_order
+from orders.services.locks import order_lock
 from orders.services.status import set_status
 
 S = Order.Status
@@ -145,7 +145,7 @@ def order_ship_lines(
     wanted = _clean_quantities(quantities)
     product_ids = OrderLine.objects.filter(order_id=order.pk).values_list("product_id", flat=True)
     levels = {lv.pk: lv for lv in inventory.stock_levels_lock(product_ids=list(product_ids))}
-    order = _lock_order(order.pk)
+    order = order_lock(order.pk)
     if order.status not in SHIPPABLE_STATUSES:
         raise InvalidOrderStatus(
             f"Order {order.number} is {order.get_status_display()}: only packed orders (or the "
@@ -306,7 +306,7 @@ def order_clear_exception(*, order: Order, user=None, note: str = "") -> Order:
 
     Locks the order; writes a RESOLVED timeline row saying what the reason was.
     """
-    order = _lock_order(order.pk)
+    order = order_lock(order.pk)
     if not order.exception_flag:
         raise OrderValidationError(f"Order {order.number} has no carrier exception to clear.")
     was = order.delay_reason
