@@ -1,5 +1,8 @@
 """``python -m bench [name ...] [options]``: run benchmarks and print their figures.
 
+``python -m bench generate_backlog [options]`` fills the benchmark database with a large
+backlog instead (``bench/generate_backlog.py``; ``--help`` lists its options).
+
 Configures Django itself (``DJANGO_SETTINGS_MODULE=bpo_backoffice.settings``, ``DEBUG=1`` unless
 set) and points it at PostgreSQL: ``--database-url``, else ``BENCH_DATABASE_URL``, else
 ``postgres://postgres@127.0.0.1:5432/bpo_bench``. The database is created when missing
@@ -50,9 +53,54 @@ def _parser(modules: dict) -> argparse.ArgumentParser:
     return parser
 
 
+def _generate_backlog(argv: list[str]) -> int:
+    """``python -m bench generate_backlog``: the data generator on the benchmark database."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL),
+        help="PostgreSQL URL; its database name must contain 'bench' (default: "
+        "$BENCH_DATABASE_URL or %(default)s)",
+    )
+    common.add_argument("--fresh-db", action="store_true", help="drop and re-create it first")
+    known, _rest = common.parse_known_args(argv)
+    # Settings read DATABASE_URL once, at import; django.setup() connects to nothing yet.
+    os.environ["DATABASE_URL"] = known.database_url
+    import django
+
+    django.setup()
+    from bench.generate_backlog import BacklogError, add_arguments, generate_backlog
+
+    parser = argparse.ArgumentParser(
+        prog="python -m bench generate_backlog",
+        description="Fill the benchmark database with a large, consistent backlog.",
+        parents=[common],
+    )
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+
+    from django.conf import settings
+
+    from bench.common import ensure_database, migrate
+
+    ensure_database(args.database_url, fresh=args.fresh_db)
+    settings.DEBUG = False  # no SQL logging (see main)
+    migrate()
+    options = {k: v for k, v in vars(args).items() if k not in ("database_url", "fresh_db")}
+    try:
+        generate_backlog(**options)
+    except BacklogError as exc:
+        print(f"generate_backlog: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bpo_backoffice.settings")
     os.environ.setdefault("DEBUG", "1")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["generate_backlog"]:
+        return _generate_backlog(argv[1:])
     modules = {name: load(name) for name in BENCHMARKS}
     args = _parser(modules).parse_args(argv)
     unknown = [n for n in args.names if n not in BENCHMARKS]

@@ -1,7 +1,8 @@
 """Admin pages at scale: the agent's order queue and order page over a 1,000,000-order backlog.
 
-Data set: ``manage.py generate_backlog --orders N`` (``--admin-orders``, default 1,000,000:
-≈ 3 M lines, 5 clients, 20,000 SKUs, orders in every status, see that command). It is reused
+Data set: ``bench.generate_backlog`` (``python -m bench generate_backlog --orders N``;
+``--admin-orders``, default 1,000,000: ≈ 3 M lines, 5 clients, 20,000 SKUs, orders in every
+status, see that module). It is reused
 when the database already holds exactly that backlog (same order count, the ``GEN*`` clients
 and ``bench_agent``), so a second run starts measuring at once; ``--admin-regenerate`` builds
 it again. Other benchmarks wipe the database, so run this one alone to reuse the data.
@@ -96,8 +97,8 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
 def _backlog_present(orders: int) -> bool:
     from django.contrib.auth import get_user_model
 
+    from bench.generate_backlog import AGENT_USERNAME, CODE_PREFIX
     from clients.models import Membership
-    from orders.management.commands.generate_backlog import AGENT_USERNAME, CODE_PREFIX
     from orders.models import Order
 
     agent = get_user_model().objects.filter(username=AGENT_USERNAME).first()
@@ -109,14 +110,14 @@ def _backlog_present(orders: int) -> bool:
 
 
 def ensure_backlog(orders: int, regenerate: bool) -> None:
-    from django.core.management import call_command
+    from bench.generate_backlog import generate_backlog
 
     heading(f"Data set: generate_backlog --orders {orders:,}")
     if not regenerate and _backlog_present(orders):
         row("backlog", "reused (already in the database)")
         return
     started = time.perf_counter()
-    call_command("generate_backlog", orders=orders, flush=True)
+    generate_backlog(orders=orders, flush=True)
     row("generated in", time.perf_counter() - started, "s")
 
 
@@ -143,8 +144,8 @@ def pick_targets() -> Targets:
     from django.contrib.auth import get_user_model
     from django.db.models import Count
 
+    from bench.generate_backlog import AGENT_USERNAME, CODE_PREFIX
     from clients.models import Client
-    from orders.management.commands.generate_backlog import AGENT_USERNAME, CODE_PREFIX
     from orders.models import CLOSED_STATUSES, Customer, Order, OrderLine
 
     agent = get_user_model().objects.get(username=AGENT_USERNAME)
@@ -352,7 +353,7 @@ def run(args) -> bool:
     from django.test import Client
     from django.urls import reverse
 
-    from orders.management.commands.generate_backlog import SUPERVISOR_USERNAME
+    from bench.generate_backlog import SUPERVISOR_USERNAME
     from orders.models import Order
 
     ensure_backlog(args.admin_orders, args.admin_regenerate)

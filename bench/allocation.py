@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from bench.common import analyze, copy_insert, heading, measure, rate, row, wipe_business_data
+from bench.common import analyze, heading, measure, rate, row, wipe_business_data
 
 HELP = "allocate N orders of 1–5 lines against SKUs in warehouses (orders/s, batch vs one-by-one)"
 
@@ -95,6 +95,7 @@ class DataSet:
 def generate(*, code: str, orders: int, skus: int, warehouses, scarce: float, seed: int, now):
     """Build one client's data set; the same arguments give the same data (except ids)."""
     from clients.models import Client
+    from core.bulk import bulk_insert
     from inventory.models import Product, StockLevel, StockMovement
     from orders.models import Customer, Order, OrderLine
     from orders.services.priority import PriorityInput, compute_priority, compute_segment
@@ -104,7 +105,7 @@ def generate(*, code: str, orders: int, skus: int, warehouses, scarce: float, se
     client = Client.objects.create(code=code, name=f"Benchmark {code}", currency="USD")
 
     prices = [Decimal(rng.randint(300, 20_000)) / 100 for _ in range(skus)]
-    products = copy_insert(
+    products = bulk_insert(
         Product,
         [
             Product(
@@ -125,7 +126,7 @@ def generate(*, code: str, orders: int, skus: int, warehouses, scarce: float, se
         cum.append(total)
 
     tiers = rng.choices(TIERS, TIER_WEIGHTS, k=max(1, orders // 20))
-    customers = copy_insert(
+    customers = bulk_insert(
         Customer,
         [
             Customer(
@@ -196,8 +197,8 @@ def generate(*, code: str, orders: int, skus: int, warehouses, scarce: float, se
                     on_hand=on_hand,
                 )
             )
-    levels = copy_insert(StockLevel, levels)
-    movements = copy_insert(
+    levels = bulk_insert(StockLevel, levels)
+    movements = bulk_insert(
         StockMovement,
         [
             StockMovement(
@@ -261,8 +262,8 @@ def generate(*, code: str, orders: int, skus: int, warehouses, scarce: float, se
                 )
             )
             line_specs.append(lines)
-        copy_insert(Order, objs)
-        copy_insert(
+        bulk_insert(Order, objs)
+        bulk_insert(
             OrderLine,
             [
                 OrderLine(

@@ -97,55 +97,6 @@ def database_label() -> str:
     return f"PostgreSQL {version} {s.get('HOST') or 'local'}:{s.get('PORT') or 5432}/{s['NAME']}"
 
 
-# -- loading data fast -------------------------------------------------------------------------
-def copy_insert(model, objs) -> list:
-    """Insert model instances with PostgreSQL ``COPY`` (several times faster than
-    ``bulk_create``, which spends most of its time preparing parameters in Python).
-
-    Like ``bulk_create``: no ``save()``, no signals, ``auto_now_add``/``auto_now`` are filled
-    in. Primary keys are drawn from the table's sequence first and set on the instances, so
-    rows that point at them can follow. Returns ``objs``.
-    """
-    import datetime
-    import decimal
-
-    from django.db import connection
-
-    objs = list(objs)
-    if not objs:
-        return objs
-    opts = model._meta
-    qn = connection.ops.quote_name
-    fields = list(opts.concrete_fields)
-    plain = (int, str, bool, float, decimal.Decimal, datetime.datetime, datetime.date)
-
-    def preparer(field):
-        if field.get_internal_type() == "JSONField":
-            return lambda value: field.get_db_prep_save(value, connection)
-        return lambda value: (
-            value
-            if value is None or type(value) in plain
-            else field.get_db_prep_save(value, connection)
-        )
-
-    prepared = [(field, preparer(field)) for field in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [qn(opts.db_table), opts.pk.column, len(objs)],
-        )
-        for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
-            setattr(obj, opts.pk.attname, pk)
-        columns = ", ".join(qn(f.column) for f in fields)
-        with cursor.cursor.copy(f"COPY {qn(opts.db_table)} ({columns}) FROM STDIN") as copy:
-            for obj in objs:
-                copy.write_row([prep(field.pre_save(obj, True)) for field, prep in prepared])
-    for obj in objs:
-        obj._state.adding = False
-        obj._state.db = connection.alias
-    return objs
-
-
 # -- measuring ----------------------------------------------------------------------------------
 @dataclass
 class Measure:

@@ -1,6 +1,8 @@
-"""Generate a large, consistent order backlog: ``manage.py generate_backlog --orders 1000000``.
+"""A large, consistent order backlog: ``python -m bench generate_backlog --orders 1000000``.
 
-For benchmarks and load tests (``bench/admin_pages.py`` uses it). What it builds:
+Benchmark data, not a product feature: it lives with the benchmarks and runs against the
+benchmark database (``--database-url``/``BENCH_DATABASE_URL``, a name containing 'bench'),
+like they do; ``bench/admin_pages.py`` calls :func:`generate_backlog`. What it builds:
 
 - ``--clients`` retailers (``GEN01``, ``GEN02``, …) of decreasing size (the first has ~44 % of
   the orders at 5 clients), each with its products (``--skus`` in all, long-tail popularity,
@@ -25,12 +27,17 @@ The result satisfies the stock invariants of ``tests/invariants.py``.
 Speed (1,000,000 orders: ≈ 11 minutes on 2 busy vCPUs, see docs/benchmarks.md): everything
 is one transaction, so a failure leaves nothing behind. On PostgreSQL the big tables
 (products, customers, stock levels and ledger, orders, lines, allocations, events) are written
-with ``COPY`` (psycopg 3), ``--chunk`` orders at a time; their foreign keys and secondary
-indexes are dropped first and re-created at the end of the same transaction — one sort per
-index and one join per foreign key (which re-checks every row) instead of a b-tree insert and
-a trigger per row; those tables are locked meanwhile. Then sequences are reset and the tables
-``VACUUM ANALYZE``-d. On SQLite the same rows go through ``bulk_create`` (fine for tens of
-thousands of orders, slow for millions).
+with ``COPY`` (``core.bulk.insert_rows``), ``--chunk`` orders at a time; their foreign keys
+and secondary indexes are dropped first and re-created at the end of the same transaction —
+one sort per index and one join per foreign key (which re-checks every row) instead of a
+b-tree insert and a trigger per row; those tables are locked meanwhile. Then sequences are
+reset and the tables ``VACUUM ANALYZE``-d. (On SQLite — :func:`generate_backlog` called in
+a test or shell — the same rows go through ``bulk_create``: fine for tens of thousands of
+orders, slow for millions.)
+
+Orders are written in the one declared layout of a new order's row
+(``orders.services.intake.OrderRow``) plus the columns only history has (id, assignee, hold,
+delay reason, timestamps).
 
 It only fills an empty backlog: if the database has orders already it stops, unless
 ``--flush`` is given, which first deletes **all** clients, warehouses, products, stock,
@@ -41,8 +48,8 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import json
 import random
+import sys
 import time
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -50,15 +57,17 @@ from decimal import Decimal
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
-from django.core.management.base import BaseCommand, CommandError
-from django.core.management.color import no_style
+from django.core.management.base import OutputWrapper
+from django.core.management.color import color_style, no_style
 from django.db import connection, models, transaction
 from django.utils import timezone
 
 from clients.models import Client, Membership
 from clients.services import membership_set
+from core.bulk import JSONText, insert_rows, update_rows
 from inventory.models import Product, StockLevel, StockMovement, Warehouse
 from orders.models import CLOSED_STATUSES, Allocation, Customer, Order, OrderEvent, OrderLine
+from orders.services.intake import ORDER_ROW_FIELDS, OrderRow
 from orders.services.priority import PriorityInput, compute_priority, compute_segment
 
 CODE_PREFIX = "GEN"
@@ -150,8 +159,13 @@ def _pick(rng: random.Random, values, cum: list[float]):
     return values[bisect.bisect(cum, rng.random() * cum[-1])]
 
 
+class BacklogError(Exception):
+    """The generator refuses (bad sizes, or a database that already holds orders)."""
+
+
 class _Sink:
-    """Writes rows (tuples in ``fields`` order) with COPY on PostgreSQL, bulk_create elsewhere."""
+    """Writes rows (tuples in ``fields`` order) with ``core.bulk.insert_rows`` (``COPY`` on
+    PostgreSQL), timing each table."""
 
     def __init__(self) -> None:
         self.pg = connection.vendor == "postgresql"
@@ -163,97 +177,77 @@ class _Sink:
             return
         started = time.perf_counter()
         try:
-            self._write(model, fields, rows)
+            insert_rows(model, fields, rows, return_ids=False)
         finally:
             name = model._meta.db_table
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
         self.rows += len(rows)
-
-    def _write(self, model: type[models.Model], fields: list[str], rows: list[tuple]) -> None:
-        opts = model._meta
-        if not self.pg:
-            objs = [model(**dict(zip(fields, row, strict=True))) for row in rows]
-            # bulk_create would stamp auto_now(_add) fields with the current time: keep ours.
-            stamped = [
-                f
-                for f in opts.concrete_fields
-                if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
-            ]
-            saved = [(f, f.auto_now, f.auto_now_add) for f in stamped]
-            try:
-                for f in stamped:
-                    f.auto_now = f.auto_now_add = False
-                model.objects.bulk_create(objs, batch_size=2000)
-            finally:
-                for f, auto_now, auto_now_add in saved:
-                    f.auto_now, f.auto_now_add = auto_now, auto_now_add
-            return
-        # Columns this generator does not know (added to the model later) get their defaults.
-        extra = [
-            f
-            for f in opts.concrete_fields
-            if f.attname not in fields and f.name not in fields and not f.primary_key
-        ]
-        suffix = tuple(
-            json.dumps(f.get_default()) if isinstance(f, models.JSONField) else f.get_default()
-            for f in extra
-        )
-        columns = [opts.get_field(f).column for f in fields] + [f.column for f in extra]
-        json_at = [
-            i for i, f in enumerate(fields) if isinstance(opts.get_field(f), models.JSONField)
-        ]
-        sql = "COPY {} ({}) FROM STDIN".format(
-            connection.ops.quote_name(opts.db_table),
-            ", ".join(connection.ops.quote_name(c) for c in columns),
-        )
-        connection.ensure_connection()
-        with connection.connection.cursor() as cursor, cursor.copy(sql) as copy:
-            for row in rows:
-                if json_at:
-                    row = list(row)
-                    for i in json_at:
-                        row[i] = json.dumps(row[i])
-                    row = tuple(row)
-                copy.write_row(row + suffix if suffix else row)
 
 
 def _next_id(model: type[models.Model]) -> int:
     return (model.objects.aggregate(m=models.Max("pk"))["m"] or 0) + 1
 
 
-class Command(BaseCommand):
-    help = (
-        "Generate a large consistent backlog (clients, products, stock, customers, orders in "
-        "every state, lines, allocations, timeline) for benchmarks. Refuses if orders exist "
-        "unless --flush."
+def add_arguments(parser) -> None:
+    """The generator's options (``python -m bench generate_backlog --help``)."""
+    parser.add_argument("--orders", type=int, default=1_000_000, help="orders (1,000,000)")
+    parser.add_argument("--clients", type=int, default=5, help="clients (5)")
+    parser.add_argument("--skus", type=int, default=20_000, help="products in all (20,000)")
+    parser.add_argument("--customers", type=int, default=None, help="customers in all (orders / 5)")
+    parser.add_argument("--seed", type=int, default=20_250_601, help="random seed")
+    parser.add_argument(
+        "--chunk", type=int, default=50_000, help="orders built and sent at a time (50,000)"
+    )
+    parser.add_argument(
+        "--flush",
+        action="store_true",
+        help="first DELETE ALL clients, warehouses, stock, customers and orders",
+    )
+    parser.add_argument(
+        "--no-vacuum", action="store_true", help="skip VACUUM ANALYZE at the end (PostgreSQL)"
+    )
+    parser.add_argument("-v", "--verbosity", type=int, default=1, help="2: time per table")
+
+
+def generate_backlog(
+    *,
+    orders: int = 1_000_000,
+    clients: int = 5,
+    skus: int = 20_000,
+    customers: int | None = None,
+    seed: int = 20_250_601,
+    chunk: int = 50_000,
+    flush: bool = False,
+    no_vacuum: bool = False,
+    verbosity: int = 1,
+    stdout=None,
+) -> None:
+    """Fill the configured database with a backlog (see the module docstring); raises
+    :class:`BacklogError` when it refuses."""
+    _Generator(stdout or sys.stdout).handle(
+        orders=orders,
+        clients=clients,
+        skus=skus,
+        customers=customers,
+        seed=seed,
+        chunk=chunk,
+        flush=flush,
+        no_vacuum=no_vacuum,
+        verbosity=verbosity,
     )
 
-    def add_arguments(self, parser):
-        parser.add_argument("--orders", type=int, default=1_000_000, help="orders (1,000,000)")
-        parser.add_argument("--clients", type=int, default=5, help="clients (5)")
-        parser.add_argument("--skus", type=int, default=20_000, help="products in all (20,000)")
-        parser.add_argument(
-            "--customers", type=int, default=None, help="customers in all (orders / 5)"
-        )
-        parser.add_argument("--seed", type=int, default=20_250_601, help="random seed")
-        parser.add_argument(
-            "--chunk", type=int, default=50_000, help="orders built and sent at a time (50,000)"
-        )
-        parser.add_argument(
-            "--flush",
-            action="store_true",
-            help="first DELETE ALL clients, warehouses, stock, customers and orders",
-        )
-        parser.add_argument(
-            "--no-vacuum", action="store_true", help="skip VACUUM ANALYZE at the end (PostgreSQL)"
-        )
+
+class _Generator:
+    def __init__(self, stdout) -> None:
+        self.stdout = OutputWrapper(stdout)
+        self.style = color_style()
 
     # -- entry point ------------------------------------------------------------------------------
-    def handle(self, *args, **opts):
+    def handle(self, **opts):
         n_orders = opts["orders"]
         n_clients = opts["clients"]
         if n_orders < 1 or not 1 <= n_clients <= 99 or opts["skus"] < n_clients:
-            raise CommandError("Need --orders ≥ 1, 1 ≤ --clients ≤ 99 and --skus ≥ --clients.")
+            raise BacklogError("Need --orders ≥ 1, 1 ≤ --clients ≤ 99 and --skus ≥ --clients.")
         n_customers = opts["customers"] or max(n_orders // 5, 10 * n_clients)
         self.rng = random.Random(opts["seed"])
         self.n_orders = n_orders
@@ -265,7 +259,7 @@ class Command(BaseCommand):
             self._flush()
         existing = Order.objects.count()
         if existing or Client.objects.filter(code__startswith=CODE_PREFIX).exists():
-            raise CommandError(
+            raise BacklogError(
                 f"The database already has {existing:,} orders (or {CODE_PREFIX}* clients): "
                 "generate_backlog only fills an empty backlog. Re-run with --flush to delete "
                 "ALL clients, warehouses, stock, customers and orders first (irreversible)."
@@ -702,37 +696,40 @@ class Command(BaseCommand):
         else:
             payment = "paid" if rng.random() < 0.9 else "authorized"
         overdue_backorder = stock_state == "backordered" and ship_by < now
+        order_row = OrderRow(
+            client_id=client.pk,
+            number=number,
+            customer_id=customer_id,
+            source=source,
+            placed_at=placed,
+            service_level=service_level,
+            ship_by=ship_by,
+            payment_status=payment,
+            ship_to_name=customer_name,
+            ship_to_address1=f"{rng.randint(1, 999)} {rng.choice(WORDS).title()} Street",
+            ship_to_address2="",
+            ship_to_city=rng.choice(CITIES),
+            ship_to_postcode=str(rng.randint(10000, 99999)),
+            ship_to_region="",
+            ship_to_country=self.country[client.pk],
+            ship_to_phone="",
+            currency=client.currency,
+            subtotal=Decimal(subtotal).scaleb(-2),
+            shipping_total=Decimal(shipping).scaleb(-2),
+            tax_total=ZERO,
+            total=total,
+            expedite=expedite,
+            status=status,
+            segment=segment,
+            priority_score=score,
+            priority_breakdown=JSONText(breakdown),
+            priority_computed_at=scored_at,
+        )
         orders.append(
             (
                 oid,
-                client.pk,
-                number,
-                customer_id,
-                source,
-                placed,
-                service_level,
-                ship_by,
-                payment,
-                customer_name,
-                f"{rng.randint(1, 999)} {rng.choice(WORDS).title()} Street",
-                "",
-                rng.choice(CITIES),
-                str(rng.randint(10000, 99999)),
-                "",
-                self.country[client.pk],
-                "",
-                client.currency,
-                Decimal(subtotal).scaleb(-2),
-                Decimal(shipping).scaleb(-2),
-                ZERO,
-                total,
+                *order_row,
                 assigned,
-                status,
-                segment,
-                score,
-                breakdown,
-                scored_at,
-                expedite,
                 hold_reason,
                 hold_from,
                 "Waiting for supplier delivery" if overdue_backorder else "",
@@ -863,27 +860,7 @@ class Command(BaseCommand):
         )
 
     def _update_levels(self, levels: list[tuple[int, int, int, int]]) -> None:
-        if not self.sink.pg:
-            objs = [
-                StockLevel(id=i, on_hand=h, allocated=a, backordered=b) for i, h, a, b in levels
-            ]
-            StockLevel.objects.bulk_update(
-                objs, ["on_hand", "allocated", "backordered"], batch_size=500
-            )
-            return
-        table = connection.ops.quote_name(StockLevel._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "CREATE TEMP TABLE gen_levels (id bigint, on_hand int, allocated int, "
-                "backordered int) ON COMMIT DROP"
-            )
-            with cursor.connection.cursor() as raw, raw.copy("COPY gen_levels FROM STDIN") as cp:
-                for row in levels:
-                    cp.write_row(row)
-            cursor.execute(
-                f"UPDATE {table} s SET on_hand = g.on_hand, allocated = g.allocated, "
-                "backordered = g.backordered FROM gen_levels g WHERE s.id = g.id"
-            )
+        update_rows(StockLevel, ("on_hand", "allocated", "backordered"), levels)
 
     def _pg_drop_constraints(self) -> tuple[list, list]:
         """Drop the foreign keys and secondary indexes of the tables we fill, to re-create them
@@ -939,36 +916,11 @@ class Command(BaseCommand):
                 cursor.execute(f"VACUUM (ANALYZE) {table}")
 
 
+# A new order's row (``OrderRow``) with the columns only history has around it.
 ORDER_FIELDS = [
     "id",
-    "client_id",
-    "number",
-    "customer_id",
-    "source",
-    "placed_at",
-    "service_level",
-    "ship_by",
-    "payment_status",
-    "ship_to_name",
-    "ship_to_address1",
-    "ship_to_address2",
-    "ship_to_city",
-    "ship_to_postcode",
-    "ship_to_region",
-    "ship_to_country",
-    "ship_to_phone",
-    "currency",
-    "subtotal",
-    "shipping_total",
-    "tax_total",
-    "total",
+    *ORDER_ROW_FIELDS,
     "assigned_to_id",
-    "status",
-    "segment",
-    "priority_score",
-    "priority_breakdown",
-    "priority_computed_at",
-    "expedite",
     "hold_reason",
     "hold_from_status",
     "delay_reason",
