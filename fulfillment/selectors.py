@@ -21,7 +21,7 @@ from fulfillment.models import (
 )
 from inventory.models import StockLevel, Warehouse
 from orders.models import Allocation, Order, OrderLine
-from orders.services import priority_key
+from orders.services import SHIPPABLE_STATUSES, priority_key
 
 
 # -- scoping ------------------------------------------------------------------------------------
@@ -368,3 +368,72 @@ def order_fulfillment(order: Order) -> dict:
 
 def orders_by_priority(orders: list[Order]) -> list[Order]:
     return sorted(orders, key=priority_key)
+
+
+# -- what can be shipped --------------------------------------------------------------------------
+def allocated_by_warehouse(order: Order) -> dict[int, dict[int, int]]:
+    """``{warehouse_id: {line_id: units}}`` allocated for the order right now."""
+    result: dict[int, dict[int, int]] = defaultdict(dict)
+    for line_id, warehouse_id, qty in Allocation.objects.filter(line__order=order).values_list(
+        "line_id", "stock_level__warehouse_id", "quantity"
+    ):
+        result[warehouse_id][line_id] = result[warehouse_id].get(line_id, 0) + qty
+    return result
+
+
+def order_is_shippable(order: Order) -> bool:
+    """Whether the order's "Ship…" action applies: packed, or backordered with units
+    allocated that can go ahead of the rest ("ship what we have")."""
+    if order.status == Order.Status.PACKED:
+        return True
+    return (
+        order.status == Order.Status.BACKORDERED
+        and order.lines.filter(qty_allocated__gt=0).exists()
+    )
+
+
+def orders_split_shippable(orders: list[Order]) -> tuple[list[Order], list[Order]]:
+    """``(shippable, skipped)``: the orders in a shipping status
+    (``orders.services.SHIPPABLE_STATUSES``) and the others, each in the given order."""
+    shippable = [o for o in orders if o.status in SHIPPABLE_STATUSES]
+    skipped = [o for o in orders if o.status not in SHIPPABLE_STATUSES]
+    return shippable, skipped
+
+
+def lines_to_ship(order: Order) -> list[OrderLine]:
+    """The order's lines that hold allocated units, in line order, products attached."""
+    return [
+        ln for ln in order.lines.select_related("product").order_by("line_no") if ln.qty_allocated
+    ]
+
+
+def tracking_numbers_unknown(*, carrier, events, user) -> list[tuple[int, str]]:
+    """``(row, tracking number)`` of the events whose number is not a shipment of
+    ``carrier`` that ``user`` may see (checking a carrier's file before storing it)."""
+    known = set(
+        scope_queryset(
+            Shipment.objects.filter(
+                carrier=carrier, tracking_number__in={e.tracking_number for e in events}
+            ),
+            user,
+        ).values_list("tracking_number", flat=True)
+    )
+    return [(e.row, e.tracking_number) for e in events if e.tracking_number not in known]
+
+
+# -- waves: what the pages act on ------------------------------------------------------------------
+def open_wave_ids(*, client_ids, limit: int = 200) -> list[int]:
+    """Ids of waves still being picked, of these clients (``None``: all), at most ``limit``."""
+    waves = PickWave.objects.filter(status=PickWave.Status.PICKING)
+    if client_ids is not None:
+        waves = waves.filter(client_id__in=client_ids)
+    return list(waves.values_list("pk", flat=True)[:limit])
+
+
+def wave_orders(*, wave: PickWave, order_ids) -> list[Order]:
+    """These orders, those of them in ``wave``, in pick sequence."""
+    return list(
+        Order.objects.filter(pk__in=list(order_ids), wave_entries__wave=wave).order_by(
+            "wave_entries__sequence"
+        )
+    )

@@ -23,6 +23,7 @@ from django_q.tasks import async_task
 
 from clients.models import Client
 from core.db import atomic_with_retry, bulk_update_columns
+from fulfillment import selectors
 from fulfillment.exceptions import FulfillmentError, UnknownTrackingNumbers
 from fulfillment.models import (
     PROBLEM_STATUSES,
@@ -37,9 +38,10 @@ from fulfillment.models import (
 )
 from fulfillment.selectors import wave_candidates
 from fulfillment.tracking_input import EventInput, clean_tracking_number
+from inventory.exceptions import InventoryError
 from inventory.models import Warehouse
 from orders import services as order_services
-from orders.exceptions import InvalidOrderStatus
+from orders.exceptions import InvalidOrderStatus, OrderError
 from orders.models import Allocation, Order
 
 S = Order.Status
@@ -204,17 +206,32 @@ def order_pack(*, order: Order, user=None) -> Order:
     return order
 
 
-# -- shipping -----------------------------------------------------------------------------------
-def _allocated_by_warehouse(order: Order) -> dict[int, dict[int, int]]:
-    """``{warehouse_id: {line_id: units}}`` allocated for the order right now."""
-    result: dict[int, dict[int, int]] = defaultdict(dict)
-    for line_id, warehouse_id, qty in Allocation.objects.filter(line__order=order).values_list(
-        "line_id", "stock_level__warehouse_id", "quantity"
-    ):
-        result[warehouse_id][line_id] = result[warehouse_id].get(line_id, 0) + qty
+def waves_sync_visible(*, client_ids: Iterable[int] | None, limit: int = 200) -> int:
+    """Close finished waves among the open ones of these clients (``None``: all), at most
+    ``limit`` — what the wave list does before showing them. See :func:`waves_sync`."""
+    return waves_sync(wave_ids=selectors.open_wave_ids(client_ids=client_ids, limit=limit))
+
+
+@dataclass
+class PackResult:
+    packed: list[Order] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # "<number>: <why>", one per order
+
+
+def wave_orders_pack(*, wave: PickWave, order_ids: Iterable[int], user=None) -> PackResult:
+    """Confirm these orders of the wave packed, in pick sequence, each on its own
+    (:func:`order_pack`: one transaction per order), so one that cannot be packed does not
+    hold back the others; ids not in the wave are ignored."""
+    result = PackResult()
+    for order in selectors.wave_orders(wave=wave, order_ids=order_ids):
+        try:
+            result.packed.append(order_pack(order=order, user=user))
+        except (FulfillmentError, OrderError, InventoryError) as exc:
+            result.failed.append(f"{order.number}: {exc}")
     return result
 
 
+# -- shipping -----------------------------------------------------------------------------------
 @atomic_with_retry
 def shipment_create(
     *,
@@ -254,7 +271,7 @@ def shipment_create(
             f"Order {order.number} is {order.get_status_display()}: only packed orders (or "
             "the allocated units of a backordered one) can ship."
         )
-    held = _allocated_by_warehouse(order)
+    held = selectors.allocated_by_warehouse(order)
     if warehouse is None:
         if len(held) > 1:
             codes = ", ".join(

@@ -216,3 +216,19 @@ def test_shipping_closes_the_wave_when_the_floor_is_clear(shop, rates, make_orde
     services.shipment_create(order=order, service=rates.ground, tracking_number="W-1")
     order.refresh_from_db()
     assert order.status == Order.Status.SHIPPED
+
+
+def test_shippable_means_packed_or_backordered_with_units_to_send(shop, make_order, to_status):
+    from fulfillment.selectors import order_is_shippable, orders_split_shippable
+
+    packed = to_status(make_order(shop["client"], [(shop["lamp"], 1)]), "packed")
+    ready = make_order(shop["client"], [(shop["lamp"], 1)])
+    part = make_order(shop["client"], [(shop["lamp"], 1), (shop["mug"], 11)])  # 10 mugs exist
+    nothing = make_order(shop["client"], [(shop["mug"], 3)])  # every mug is now reserved
+    assert part.status == nothing.status == Order.Status.BACKORDERED
+
+    assert order_is_shippable(packed)
+    assert order_is_shippable(part)  # its lamp and ten mugs can go ahead
+    assert not order_is_shippable(nothing)
+    assert not order_is_shippable(ready)
+    assert orders_split_shippable([ready, packed, nothing]) == ([packed, nothing], [ready])

@@ -237,3 +237,22 @@ def test_a_committed_wave_has_its_pick_lists_rendered_by_a_worker(
     assert tasks.render_pick_lists(wave.pk) == 2
     assert len(list((settings.MEDIA_ROOT / "fulfillment" / "pdf").rglob("*.pdf"))) == 2
     assert tasks.render_pick_lists(999_999) == 0
+
+
+def test_wave_orders_pack_packs_the_waves_orders_in_sequence_and_reports_the_rest(floor):
+    wave = services.wave_create(client=floor["acme"], warehouse=floor["east"], size=3)
+    first, second, third = (e.order for e in wave.entries.order_by("sequence"))
+    order_hold(order=second, reason="Customer called")
+    outsider = floor["nord_order"]
+
+    result = services.wave_orders_pack(
+        wave=wave, order_ids=[third.pk, second.pk, outsider.pk, first.pk]
+    )
+
+    assert [o.number for o in result.packed] == [first.number, third.number]
+    assert len(result.failed) == 1 and result.failed[0].startswith(f"{second.number}: ")
+    statuses = dict(Order.objects.values_list("number", "status"))
+    assert statuses[first.number] == statuses[third.number] == Order.Status.PACKED
+    assert statuses[second.number] == Order.Status.ON_HOLD
+    assert statuses[outsider.number] == Order.Status.READY  # not in the wave: untouched
+    assert_stock_invariants()
