@@ -1,23 +1,23 @@
-"""The order admin is the agent's workstation: the queue, take-next, bulk actions, the page."""
+"""The order admin is the agent's workstation: the queue, take-next, bulk actions, the page.
+
+One module per job: this one registers customers and orders (queue columns, search, actions,
+the order page); ``admin_queue`` holds the work-queue filters and the action form,
+``admin_display`` the badge and due-time helpers, ``admin_imports`` the import pages
+(registered when imported here). Every write goes through ``orders.services``.
+"""
 
 from __future__ import annotations
-
-import csv
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.http import (
-    FileResponse,
     Http404,
-    HttpResponse,
     HttpResponseNotAllowed,
     HttpResponseRedirect,
-    JsonResponse,
 )
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -34,65 +34,25 @@ from clients.scoping import (
     is_supervisor_for,
 )
 from core.paginator import BoundedCountPaginator
-from orders import selectors, services
-from orders.admin_actions import ORDER_ACTIONS, OrderAction
-from orders.exceptions import OrderError
-from orders.forms import ImportUploadForm
-from orders.importing.formats import NATIVE_COLUMNS
-from orders.models import CLOSED_STATUSES, Customer, ImportJob, Order, OrderLine
-from orders.resources import OrderExportResource
-from orders.services.imports import (
-    BACKGROUND_ROWS,
-    can_import,
-    import_job_confirm,
-    import_job_create,
-    import_job_discard,
+from orders import (
+    admin_imports,  # noqa: F401 (importing registers the import pages)
+    selectors,
+    services,
 )
+from orders.admin_actions import ORDER_ACTIONS, OrderAction
+from orders.admin_display import due_text, duration_text, segment_badge
+from orders.admin_queue import (
+    ActionForm,
+    OrderChangeList,
+    WorkQueueFilter,
+    agents_for_clients,
+)
+from orders.exceptions import OrderError
+from orders.models import Customer, Order, OrderLine
+from orders.resources import OrderExportResource
 from orders.signals import order_page_panels
 
 User = get_user_model()
-
-SEGMENT_COLOURS = {
-    "urgent": "#b00020",
-    "at_risk": "#c25e00",
-    "standard": "#2e7d32",
-    "backordered": "#6a1b9a",
-    "on_hold": "#546e7a",
-    "closed": "#757575",
-}
-
-
-def _duration(hours: float) -> str:
-    hours = abs(hours)
-    if hours >= 48:
-        return f"{hours / 24:.0f}d"
-    if hours >= 1:
-        return f"{hours:.0f}h"
-    return f"{hours * 60:.0f}m"
-
-
-def segment_badge(order: Order) -> str:
-    return format_html(
-        '<span class="bpo-badge" style="background:{}">{}</span>',
-        SEGMENT_COLOURS.get(order.segment, "#777"),
-        order.get_segment_display(),
-    )
-
-
-def due_text(order: Order, now=None) -> str:
-    if order.status in CLOSED_STATUSES:
-        return "–"
-    hours = (order.ship_by - (now or timezone.now())).total_seconds() / 3600
-    if hours < 0:
-        return format_html('<span class="bpo-overdue">overdue {}</span>', _duration(hours))
-    return f"in {_duration(hours)}"
-
-
-def agents_for_clients(client_ids) -> forms.QuerySet:
-    qs = User.objects.filter(is_active=True)
-    if client_ids is not None:
-        qs = qs.filter(memberships__client_id__in=client_ids).distinct()
-    return qs.order_by("username")
 
 
 @admin.register(Customer)
@@ -110,74 +70,6 @@ class CustomerAdmin(ClientScopedAdmin):
         return False
 
 
-class WorkQueueFilter(admin.SimpleListFilter):
-    """The agent's work queues. With nothing chosen, the queue is every open order."""
-
-    title = "work queue"
-    parameter_name = "queue"
-    default = "open"
-
-    def lookups(self, request, model_admin):
-        return (
-            ("open", "All open"),
-            ("mine", "My orders"),
-            ("unassigned", "Unassigned"),
-            ("due_today", "Due today"),
-            ("overdue", "Overdue"),
-            ("at_risk", "At risk"),
-            ("backordered", "Backordered"),
-            ("on_hold", "On hold"),
-            ("expedited", "Expedited"),
-            ("exceptions", "Carrier exceptions"),
-            ("closed", "Closed"),
-            ("all", "Everything"),
-        )
-
-    def choices(self, changelist):
-        current = self.value() or self.default
-        for value, title in self.lookup_choices:
-            yield {
-                "selected": current == value,
-                "query_string": changelist.get_query_string({self.parameter_name: value}),
-                "display": title,
-            }
-
-    def queryset(self, request, queryset):
-        value = self.value() or self.default
-        now = timezone.now()
-        open_qs = queryset.exclude(status__in=CLOSED_STATUSES)
-        if value == "all":
-            return queryset
-        if value == "closed":
-            return queryset.filter(status__in=CLOSED_STATUSES)
-        if value == "mine":
-            return open_qs.filter(assigned_to=request.user)
-        if value == "unassigned":
-            return open_qs.filter(assigned_to__isnull=True)
-        if value == "due_today":
-            start, end = selectors.today_bounds(now)
-            return open_qs.filter(ship_by__gte=start, ship_by__lt=end)
-        if value == "overdue":
-            return open_qs.filter(ship_by__lt=now)
-        if value == "at_risk":
-            return open_qs.filter(segment=Order.Segment.AT_RISK)
-        if value == "backordered":
-            return queryset.filter(status=Order.Status.BACKORDERED)
-        if value == "on_hold":
-            return queryset.filter(status=Order.Status.ON_HOLD)
-        if value == "expedited":
-            return open_qs.filter(expedite=True)
-        if value == "exceptions":
-            return queryset.filter(exception_flag=True)
-        return open_qs
-
-
-class OrderChangeList(ChangeList):
-    def get_queryset(self, request, exclude_parameters=None):
-        qs = super().get_queryset(request, exclude_parameters)
-        return selectors.with_line_totals(qs)
-
-
 class OrderChangeForm(forms.ModelForm):
     note = forms.CharField(
         label="Add a note",
@@ -189,26 +81,6 @@ class OrderChangeForm(forms.ModelForm):
     class Meta:
         model = Order
         fields = ["assigned_to"]
-
-
-class ActionForm(forms.Form):
-    reason = forms.CharField(
-        max_length=255, required=False, widget=forms.TextInput(attrs={"size": 60})
-    )
-    agent = forms.ModelChoiceField(queryset=User.objects.none(), required=False)
-
-    def __init__(self, *args, action: OrderAction, agents=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.action = action
-        if action.needs_reason:
-            self.fields["reason"].required = True
-        else:
-            del self.fields["reason"]
-        if action.needs_agent:
-            self.fields["agent"].queryset = agents
-            self.fields["agent"].required = True
-        else:
-            del self.fields["agent"]
 
 
 @admin.register(Order)
@@ -333,7 +205,7 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
 
     @admin.display(description="age", ordering="placed_at")
     def age_display(self, obj):
-        return _duration((timezone.now() - obj.placed_at).total_seconds() / 3600)
+        return duration_text((timezone.now() - obj.placed_at).total_seconds() / 3600)
 
     @admin.display(description="customer")
     def customer_link(self, obj):
@@ -621,194 +493,3 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
             except (Order.DoesNotExist, ValidationError, ValueError):
                 raise Http404("No such order.") from None
         return cache[object_id]
-
-
-@admin.register(ImportJob)
-class ImportJobAdmin(ClientScopedAdmin):
-    """Order imports: upload → preview → confirm, with progress for big files."""
-
-    change_form_template = "admin/orders/importjob/job.html"
-    list_display = (
-        "created_at",
-        "file_name",
-        "client",
-        "user",
-        "status",
-        "total_rows",
-        "orders_created",
-        "orders_skipped",
-        "orders_conflict",
-        "orders_rejected",
-    )
-    list_filter = ("status", ClientListFilter)
-    list_select_related = ("client", "user")
-    search_fields = ("file_name",)
-    paginator = BoundedCountPaginator
-
-    def has_module_permission(self, request):
-        return request.user.has_perm("orders.import_orders")
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.has_perm("orders.import_orders") and self._in_scope(request, obj)
-
-    def has_add_permission(self, request):
-        return request.user.has_perm("orders.import_orders")
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def get_urls(self):
-        view = self.admin_site.admin_view
-        return [
-            path("upload/", view(self.upload_view), name="orders_importjob_upload"),
-            path("template.csv", view(self.template_view), name="orders_importjob_template"),
-            path("<int:job_id>/status/", view(self.status_view), name="orders_importjob_status"),
-            path("<int:job_id>/confirm/", view(self.confirm_view), name="orders_importjob_confirm"),
-            path("<int:job_id>/discard/", view(self.discard_view), name="orders_importjob_discard"),
-            path(
-                "<int:job_id>/rejected.csv",
-                view(self.rejected_view),
-                name="orders_importjob_rejected",
-            ),
-            *super().get_urls(),
-        ]
-
-    def add_view(self, request, form_url="", extra_context=None):
-        return HttpResponseRedirect(reverse("admin:orders_importjob_upload"))
-
-    def _job(self, request, job_id) -> ImportJob:
-        job = self.get_object(request, str(job_id))  # scoped: 404 for another client's job
-        if not self.has_view_permission(request, job):
-            raise PermissionDenied
-        return job
-
-    def upload_view(self, request):
-        if not self.has_add_permission(request):
-            raise PermissionDenied
-        form = ImportUploadForm(request.POST or None, request.FILES or None, user=request.user)
-        if request.method == "POST" and form.is_valid():
-            try:
-                job = import_job_create(
-                    client=form.cleaned_data["client"],
-                    user=request.user,
-                    upload=form.cleaned_data["file"],
-                    requested_format=form.cleaned_data["file_format"],
-                )
-            except OrderError as exc:
-                form.add_error(None, str(exc))
-            else:
-                return HttpResponseRedirect(reverse("admin:orders_importjob_change", args=[job.pk]))
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Import orders",
-            "form": form,
-            "opts": self.model._meta,
-            "columns": NATIVE_COLUMNS,
-            "threshold": BACKGROUND_ROWS,
-        }
-        return TemplateResponse(request, "admin/orders/importjob/upload.html", context)
-
-    def template_view(self, request):
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="orders-template.csv"'
-        writer = csv.writer(response)
-        writer.writerow([name for name, _, _ in NATIVE_COLUMNS])
-        example = {
-            "order_number": "10001",
-            "placed_at": "2024-03-05 14:12:44 -0500",
-            "sku": "SKU-1",
-            "quantity": "2",
-            "unit_price": "19.99",
-            "customer_email": "jane@example.com",
-            "customer_name": "Jane Doe",
-            "service_level": "standard",
-            "ship_to_name": "Jane Doe",
-            "ship_to_address1": "1 Main St",
-            "ship_to_city": "Boston",
-            "ship_to_postcode": "02134",
-            "ship_to_country": "US",
-        }
-        writer.writerow([example.get(name, "") for name, _, _ in NATIVE_COLUMNS])
-        second = {"order_number": "10001", "sku": "SKU-2", "quantity": "1", "unit_price": "5.00"}
-        writer.writerow([second.get(name, "") for name, _, _ in NATIVE_COLUMNS])
-        return response
-
-    def status_view(self, request, job_id):
-        job = self._job(request, job_id)
-        return JsonResponse(
-            {
-                "status": job.status,
-                "status_display": job.get_status_display(),
-                "total_rows": job.total_rows,
-                "processed_rows": job.processed_rows,
-                "percent": job.progress_percent,
-                "orders_new": job.orders_new,
-                "orders_created": job.orders_created,
-                "orders_rejected": job.orders_rejected,
-                "orders_conflict": job.orders_conflict,
-                "orders_skipped": job.orders_skipped,
-                "rows_rejected": job.rows_rejected,
-                "message": job.message,
-                "finished": job.status
-                in (
-                    ImportJob.Status.PREVIEWED,
-                    ImportJob.Status.DONE,
-                    ImportJob.Status.FAILED,
-                    ImportJob.Status.DISCARDED,
-                ),
-            }
-        )
-
-    def confirm_view(self, request, job_id):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        job = self._job(request, job_id)
-        try:
-            job = import_job_confirm(job=job, user=request.user)
-        except OrderError as exc:
-            self.message_user(request, str(exc), messages.ERROR)
-        else:
-            if job.status == ImportJob.Status.DONE:
-                self.message_user(request, job.message, messages.SUCCESS)
-        return HttpResponseRedirect(reverse("admin:orders_importjob_change", args=[job.pk]))
-
-    def discard_view(self, request, job_id):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        job = self._job(request, job_id)
-        try:
-            import_job_discard(job=job, user=request.user)
-        except OrderError as exc:
-            self.message_user(request, str(exc), messages.ERROR)
-        return HttpResponseRedirect(reverse("admin:orders_importjob_changelist"))
-
-    def rejected_view(self, request, job_id):
-        job = self._job(request, job_id)
-        if not job.error_report:
-            raise Http404("This import has no rejected rows.")
-        stem = job.file_name.rsplit(".", 1)[0]
-        return FileResponse(
-            job.error_report.open("rb"),
-            as_attachment=True,
-            filename=f"{stem}-rejected.csv",
-            content_type="text/csv",
-        )
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        job = self._job(request, object_id)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"Import {job.file_name}",
-            "job": job,
-            "opts": self.model._meta,
-            "running": job.status
-            in (ImportJob.Status.UPLOADED, ImportJob.Status.VALIDATING, ImportJob.Status.IMPORTING),
-            "can_confirm": job.status == ImportJob.Status.PREVIEWED
-            and (job.orders_new > 0)
-            and can_import(request.user, job.client),
-            "queue_url": reverse("admin:orders_order_changelist") + f"?client={job.client_id}",
-        }
-        return TemplateResponse(request, self.change_form_template, context)
