@@ -17,6 +17,7 @@ from inventory.models import Product, Warehouse
 from orders import services as order_services
 from orders.models import Customer, Order
 from orders.services import LineInput
+from tests.factories import FAST_PASSWORD_HASHERS, Shop, build_shop
 
 _seq = itertools.count(1)
 
@@ -102,7 +103,31 @@ def make_order(db):
     return make
 
 
+@pytest.fixture
+def retailer(make_client):
+    """One client with default settings (default priority weights, USD)."""
+    return make_client()
+
+
+@pytest.fixture
+def make_shop(make_client, make_warehouse, make_product, make_user):
+    """``make_shop(products=…, users=…)``: the shared test world (see tests/factories.py)."""
+
+    def make(**kwargs) -> Shop:
+        return build_shop(
+            make_client=make_client,
+            make_warehouse=make_warehouse,
+            make_product=make_product,
+            make_user=make_user,
+            **kwargs,
+        )
+
+    return make
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
-    # The real hasher costs ~0.5 s per user on this hardware; tests check behaviour, not it.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    """For every test (and a live server's thread: ``settings`` is process-wide). The real
+    hasher costs ~0.5 s per user on this hardware; tests check behaviour, not it. Do not
+    redefine it in a module."""
+    settings.PASSWORD_HASHERS = FAST_PASSWORD_HASHERS

@@ -69,12 +69,6 @@ TENANTS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    # Three users per test: the default PBKDF2 would spend most of this module's time hashing.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def world(make_client, make_warehouse, make_product, make_customer, make_order) -> World:
     warehouse = make_warehouse("EAST")

@@ -75,16 +75,7 @@ def page(page):
 
 
 @pytest.fixture
-def fast_passwords(settings):
-    """Demo users are hashed per test (live_server flushes them): a fast hasher for tests.
-
-    ``settings`` is process-wide, so the live server's thread checks passwords with it too.
-    """
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def seed_demo(fast_passwords, transactional_db):
+def seed_demo(transactional_db):
     """Run the real ``seed_demo`` command: ``seed_demo(orders=30)`` orders per client.
 
     The command refuses to run without DEBUG (it creates well-known passwords), so it runs

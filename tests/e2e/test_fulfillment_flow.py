@@ -29,9 +29,7 @@ PASSWORD = {u: p for u, p, _r, _c in DEMO_USERS}["agent"]
 
 
 @pytest.fixture
-def floor(
-    fast_passwords, settings, tmp_path, make_warehouse, make_product, make_customer, make_order
-):
+def floor(settings, tmp_path, make_warehouse, make_product, make_customer, make_order):
     """The demo agent (ACME only), seed_demo's carriers, three ready ACME orders and one of
     another client."""
     settings.MEDIA_ROOT = tmp_path / "media"  # stored PDFs stay out of the project

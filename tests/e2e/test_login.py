@@ -24,7 +24,7 @@ PASSWORDS = {username: password for username, password, _role, _codes in DEMO_US
 
 
 @pytest.fixture
-def demo(fast_passwords, make_warehouse, make_product, make_customer, make_order):
+def demo(make_warehouse, make_product, make_customer, make_order):
     """seed_demo's clients and users, and two open orders per client."""
     warehouse = make_warehouse("EAST")
     clients = {}

@@ -24,11 +24,6 @@ class Rates:
 
 
 @pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def _media_in_tmp(settings, tmp_path):
     """Stored PDFs go to a throw-away folder, never into the project's media/."""
     settings.MEDIA_ROOT = tmp_path / "media"

@@ -4,47 +4,31 @@ the actions fulfillment adds to the order changelist and order page."""
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 
 import pytest
 from django.urls import reverse
 
-from clients.models import Client, Membership
 from fulfillment import services
 from fulfillment.models import Carrier, PickWave, Shipment, TrackingEvent
-from inventory.models import Product, Warehouse
 from orders.models import Order, OrderEvent
 from orders.services import orders_flag_exception
+from tests.factories import Shop
 from tests.invariants import assert_stock_invariants
 
 pytestmark = pytest.mark.django_db
 
 
-@dataclass
-class Shop:
-    acme: Client
-    nord: Client
-    east: Warehouse
-    acme_lamp: Product
-    nord_lamp: Product
-    agent: object  # ACME agent
-    supervisor: object  # ACME supervisor
-    nord_agent: object
-
-
 @pytest.fixture
-def shop(rates, make_client, make_warehouse, make_product, make_user) -> Shop:
-    acme, nord = make_client("ACME"), make_client("NORD")
-    east = make_warehouse("EAST")
-    return Shop(
-        acme=acme,
-        nord=nord,
-        east=east,
-        acme_lamp=make_product(acme, "A-LAMP", stock={east: 100}),
-        nord_lamp=make_product(nord, "N-LAMP", stock={east: 100}),
-        agent=make_user("agent", clients=[acme]),
-        supervisor=make_user("boss", clients=[acme], role=Membership.Role.SUPERVISOR),
-        nord_agent=make_user("nordagent", clients=[nord]),
+def shop(rates, make_shop) -> Shop:
+    """The shared test world (tests/factories.py) with what this module uses."""
+    return make_shop(
+        acme={},
+        nord={},
+        products={
+            "acme_lamp": ("acme", "A-LAMP", 100),
+            "nord_lamp": ("nord", "N-LAMP", 100),
+        },
+        users={"agent": "agent", "supervisor": "boss", "nord_agent": "nordagent"},
     )
 
 

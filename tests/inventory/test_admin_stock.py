@@ -9,19 +9,17 @@ stock level and the ledger exactly as they were.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from clients.models import Client, Membership
-from clients.services import membership_set
 from inventory import services as inventory
 from inventory.models import Product, StockLevel, StockMovement, Warehouse
 from orders import services as order_services
 from orders.models import Order
+from tests.factories import Shop
 from tests.invariants import assert_stock_invariants
 
 pytestmark = pytest.mark.django_db
@@ -33,45 +31,17 @@ LEDGER = "admin:inventory_stockmovement_changelist"
 INVALID_CHOICE = "Select a valid choice. That choice is not one of the available choices."
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@dataclass
-class Shop:
-    acme: Client
-    nord: Client
-    east: Warehouse
-    west: Warehouse
-    lamp: Product  # ACME, 10 on hand at EAST
-    rare: Product  # ACME, none on hand
-    nord_lamp: Product  # NORD, 10 on hand at EAST
-    agent: object  # ACME agent
-    supervisor: object  # ACME supervisor
-    nord_supervisor: object
-    mixed: object  # NORD supervisor, only an agent for ACME
-
-
 @pytest.fixture
-def shop(make_client, make_warehouse, make_product, make_user) -> Shop:
-    acme = make_client("ACME", name="Acme Outdoor")
-    nord = make_client("NORD", name="Nordlicht Home")
-    east, west = make_warehouse("EAST"), make_warehouse("WEST")
-    mixed = make_user("mixed-user", clients=[nord], role=Membership.Role.SUPERVISOR)
-    membership_set(user=mixed, client=acme, role=Membership.Role.AGENT)
-    return Shop(
-        acme=acme,
-        nord=nord,
-        east=east,
-        west=west,
-        lamp=make_product(acme, "A-LAMP", stock={east: 10}),
-        rare=make_product(acme, "A-RARE"),
-        nord_lamp=make_product(nord, "N-LAMP", stock={east: 10}),
-        agent=make_user("acme-agent", clients=[acme]),
-        supervisor=make_user("acme-supervisor", clients=[acme], role=Membership.Role.SUPERVISOR),
-        nord_supervisor=make_user("nord-supervisor", clients=[nord], role="supervisor"),
-        mixed=mixed,
+def shop(make_shop) -> Shop:
+    """The shared test world (tests/factories.py) with what this module uses."""
+    return make_shop(
+        warehouses=("EAST", "WEST"),
+        products={
+            "lamp": ("acme", "A-LAMP", 10),  # 10 on hand at EAST
+            "rare": ("acme", "A-RARE", 0),
+            "nord_lamp": ("nord", "N-LAMP", 10),
+        },
+        users=("agent", "supervisor", "nord_supervisor", "mixed"),
     )
 
 

@@ -15,11 +15,6 @@ K = StockMovement.Kind
 
 
 @pytest.fixture
-def retailer(make_client):
-    return make_client()
-
-
-@pytest.fixture
 def wh(make_warehouse):
     return {code: make_warehouse(f"WH-{code}") for code in "AB"}
 
@@ -30,8 +25,7 @@ def product(retailer, make_product):
 
 
 @pytest.fixture
-def agent(make_user, retailer, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def agent(make_user, retailer):
     return make_user(clients=[retailer])
 
 

@@ -9,16 +9,13 @@ order exactly as it was and answer with a message, never an error page.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 from django.urls import reverse
 
-from clients.models import Client, Membership
-from clients.services import membership_set
 from inventory.models import Product, StockLevel, Warehouse
 from orders import services
 from orders.models import Order, OrderEvent
+from tests.factories import Shop
 from tests.invariants import assert_stock_invariants
 
 pytestmark = pytest.mark.django_db
@@ -38,45 +35,16 @@ AGENT_ACTIONS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@dataclass
-class Shop:
-    acme: Client
-    nord: Client
-    warehouse: Warehouse
-    acme_lamp: Product  # plenty of stock
-    acme_rare: Product  # none: its orders are backordered
-    nord_lamp: Product
-    agent: object  # ACME agent
-    colleague: object  # ACME agent
-    supervisor: object  # ACME supervisor
-    nord_agent: object  # NORD agent
-    mixed: object  # NORD supervisor who is only an agent for ACME
-
-
 @pytest.fixture
-def shop(make_client, make_warehouse, make_product, make_user) -> Shop:
-    acme = make_client("ACME", name="Acme Outdoor")
-    nord = make_client("NORD", name="Nordlicht Home")
-    warehouse = make_warehouse("EAST")
-    mixed = make_user("mixed-user", clients=[nord], role=Membership.Role.SUPERVISOR)
-    membership_set(user=mixed, client=acme, role=Membership.Role.AGENT)
-    return Shop(
-        acme=acme,
-        nord=nord,
-        warehouse=warehouse,
-        acme_lamp=make_product(acme, "A-LAMP", stock={warehouse: 1000}),
-        acme_rare=make_product(acme, "A-RARE"),
-        nord_lamp=make_product(nord, "N-LAMP", stock={warehouse: 1000}),
-        agent=make_user("acme-agent", clients=[acme]),
-        colleague=make_user("acme-colleague", clients=[acme]),
-        supervisor=make_user("acme-supervisor", clients=[acme], role=Membership.Role.SUPERVISOR),
-        nord_agent=make_user("nord-agent", clients=[nord]),
-        mixed=mixed,
+def shop(make_shop) -> Shop:
+    """The shared test world (tests/factories.py) with what this module uses."""
+    return make_shop(
+        products={
+            "acme_lamp": ("acme", "A-LAMP", 1000),  # plenty of stock
+            "acme_rare": ("acme", "A-RARE", 0),  # none: its orders are backordered
+            "nord_lamp": ("nord", "N-LAMP", 1000),
+        },
+        users=("agent", "colleague", "supervisor", "nord_agent", "mixed"),
     )
 
 
@@ -417,7 +385,7 @@ def test_release(client, shop, place):
 def test_supervisor_cancels_with_a_reason_and_the_stock_goes_to_the_waiting_order(
     client, shop, place, make_product
 ):
-    scarce = make_product(shop.acme, "A-SCARCE", stock={shop.warehouse: 2})
+    scarce = make_product(shop.acme, "A-SCARCE", stock={shop.east: 2})
     first = place(scarce, "A-FIRST", qty=2, priority=500)
     waiting = place(scarce, "A-WAITING", qty=2, priority=100)
     assert (first.status, waiting.status) == (Order.Status.READY, Order.Status.BACKORDERED)

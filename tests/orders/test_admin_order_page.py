@@ -9,15 +9,13 @@ is simply not there.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import pytest
 from django.urls import reverse
 
-from clients.models import Client, Membership
-from inventory.models import Product
 from orders import services
 from orders.models import Order
+from tests.factories import Shop
 
 pytestmark = pytest.mark.django_db
 
@@ -34,37 +32,15 @@ CORE_BUTTONS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@dataclass
-class Shop:
-    acme: Client
-    nord: Client
-    acme_lamp: Product
-    nord_lamp: Product
-    agent: object
-    colleague: object
-    supervisor: object
-    nord_agent: object
-
-
 @pytest.fixture
-def shop(make_client, make_warehouse, make_product, make_user) -> Shop:
-    acme = make_client("ACME", name="Acme Outdoor")
-    nord = make_client("NORD", name="Nordlicht Home")
-    warehouse = make_warehouse("EAST")
-    return Shop(
-        acme=acme,
-        nord=nord,
-        acme_lamp=make_product(acme, "A-LAMP", stock={warehouse: 100}),
-        nord_lamp=make_product(nord, "N-LAMP", stock={warehouse: 100}),
-        agent=make_user("acme-agent", clients=[acme]),
-        colleague=make_user("acme-colleague", clients=[acme]),
-        supervisor=make_user("acme-supervisor", clients=[acme], role=Membership.Role.SUPERVISOR),
-        nord_agent=make_user("nord-agent", clients=[nord]),
+def shop(make_shop) -> Shop:
+    """The shared test world (tests/factories.py) with what this module uses."""
+    return make_shop(
+        products={
+            "acme_lamp": ("acme", "A-LAMP", 100),
+            "nord_lamp": ("nord", "N-LAMP", 100),
+        },
+        users=("agent", "colleague", "supervisor", "nord_agent"),
     )
 
 

@@ -21,17 +21,6 @@ from tests.invariants import assert_stock_invariants
 S = Order.Status
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hasher(settings):
-    # make_user sets a password; the production hasher costs most of a second per user.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def retailer(make_client):
-    return make_client()
-
-
 @pytest.fixture
 def wh(make_warehouse):
     """Three warehouses, created (and so numbered) A, B, C."""

@@ -36,11 +36,6 @@ DANGEROUS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def orders(make_client, make_warehouse, make_product, make_customer, make_order):
     acme, nord = make_client("ACME"), make_client("NORD")

@@ -19,11 +19,6 @@ S = Order.Status
 
 
 @pytest.fixture
-def retailer(make_client):
-    return make_client()
-
-
-@pytest.fixture
 def wh(make_warehouse):
     return {code: make_warehouse(f"WH-{code}") for code in "ABC"}
 
@@ -228,9 +223,8 @@ def test_on_hold_orders_are_not_filled(scarce, wh, three_waiting):
 
 
 def test_cancel_releases_reservation_and_gives_it_to_most_urgent_waiting(
-    retailer, wh, make_product, make_order, make_user, settings
+    retailer, wh, make_product, make_order, make_user
 ):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     supervisor = make_user(clients=[retailer])
     product = make_product(retailer, "HOT", stock={wh["A"]: 2})
     now = timezone.now()

@@ -6,7 +6,6 @@ discard, rejected rows, template), with permissions and client scoping.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
@@ -16,9 +15,6 @@ from django.utils.html import escape
 from django_q.conf import Conf
 from django_q.models import Task
 
-from clients.models import Client, Membership
-from clients.services import membership_set
-from inventory.models import Product
 from orders.exceptions import OrderError
 from orders.importing.formats import NATIVE_COLUMNS
 from orders.importing.pipeline import OrderFileImport
@@ -31,41 +27,29 @@ from orders.services.imports import (
     import_job_create,
     import_job_discard,
 )
+from tests.factories import Shop
 from tests.orders.import_files import NATIVE_HEADER, csv_bytes, native_order, read_csv
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _isolated_media_and_fast_passwords(settings, tmp_path):
+def _isolated_media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@dataclass
-class Shop:
-    acme: Client
-    nord: Client
-    lamp: Product
-    supervisor: object  # supervises ACME, is an agent on NORD
-    agent: object  # agent on ACME
-    nord_supervisor: object
 
 
 @pytest.fixture
-def shop(make_client, make_warehouse, make_product, make_user) -> Shop:
-    acme = make_client("ACME")
-    nord = make_client("NORD")
-    east = make_warehouse("EAST")
-    supervisor = make_user("sup", clients=[acme], role=Membership.Role.SUPERVISOR)
-    membership_set(user=supervisor, client=nord, role=Membership.Role.AGENT)
-    return Shop(
-        acme=acme,
-        nord=nord,
-        lamp=make_product(acme, "LAMP", stock={east: 20}),
-        supervisor=supervisor,
-        agent=make_user("agent", clients=[acme], role=Membership.Role.AGENT),
-        nord_supervisor=make_user("nordsup", clients=[nord], role=Membership.Role.SUPERVISOR),
+def shop(make_shop) -> Shop:
+    """The shared test world (tests/factories.py) with what this module uses."""
+    return make_shop(
+        acme={},
+        nord={},
+        products={"lamp": ("acme", "LAMP", 20)},
+        users={
+            "supervisor": ("acme_supervisor_nord_agent", "sup"),  # an agent on NORD
+            "agent": "agent",
+            "nord_supervisor": "nordsup",
+        },
     )
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -22,6 +21,7 @@ from orders.importing.pipeline import ImportResult, OrderFileImport
 from orders.importing.reader import FileProblem
 from orders.models import Customer, Order, OrderEvent, OrderLine
 from orders.services.priority import compute_priority, priority_input
+from tests.factories import Shop
 from tests.orders.import_files import (
     NATIVE_HEADER,
     csv_bytes,
@@ -37,29 +37,19 @@ SHOPIFY_TIME = "2024-03-05 14:12:44 -0500"
 SHOPIFY_TIME_UTC = datetime(2024, 3, 5, 19, 12, 44, tzinfo=UTC)
 
 
-@dataclass
-class Shop:
-    acme: Client
-    nord: Client
-    lamp: Product  # 10 in stock
-    mug: Product  # none in stock: orders for it are backordered
-    tent: Product  # 5 in stock
-    supervisor: object
-
-
 @pytest.fixture
-def shop(make_client, make_warehouse, make_product, make_user) -> Shop:
-    acme = make_client("ACME", timezone="America/New_York")
-    nord = make_client("NORD")
-    east = make_warehouse("EAST")
-    make_product(nord, "NORD-ONLY", stock={east: 5})
-    return Shop(
-        acme=acme,
-        nord=nord,
-        lamp=make_product(acme, "LAMP", stock={east: 10}),
-        mug=make_product(acme, "MUG"),
-        tent=make_product(acme, "TENT", stock={east: 5}),
-        supervisor=make_user("sup", clients=[acme], role="supervisor"),
+def shop(make_shop) -> Shop:
+    """The shared test world (tests/factories.py) with what this module uses."""
+    return make_shop(
+        acme={"timezone": "America/New_York"},
+        nord={},
+        products={
+            "nord_only": ("nord", "NORD-ONLY", 5),
+            "lamp": ("acme", "LAMP", 10),
+            "mug": ("acme", "MUG", 0),  # none in stock: orders for it are backordered
+            "tent": ("acme", "TENT", 5),
+        },
+        users={"supervisor": "sup"},
     )
 
 

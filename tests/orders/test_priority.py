@@ -40,11 +40,6 @@ def points(client, factor: str, **overrides) -> int:
     return next(item["points"] for item in breakdown if item["factor"] == factor)
 
 
-@pytest.fixture
-def retailer(make_client):
-    return make_client()  # default weights: due 40, service 20, tier 15, value 10, age 10, exp 30
-
-
 # -- the formula ----------------------------------------------------------------------------
 
 

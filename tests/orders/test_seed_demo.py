@@ -16,13 +16,12 @@ from clients.models import Client, Membership
 from clients.scoping import client_ids_for
 from inventory.models import Product, StockLevel, StockMovement, Warehouse
 from orders.models import Customer, Order, OrderEvent, OrderLine
+from tests.factories import FAST_PASSWORD_HASHERS
 
 pytestmark = pytest.mark.django_db
 
 User = get_user_model()
 ORDERS_PER_CLIENT = 60
-# Hashing the demo passwords on every run costs more than the data: a fast hasher for tests.
-FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def _seed() -> str:
@@ -65,15 +64,14 @@ def _seeded_once(django_db_setup, django_db_blocker):
     data (a second run, a changed password) leaves the next test the pristine seed.
     """
     with django_db_blocker.unblock(), transaction.atomic():
-        with override_settings(PASSWORD_HASHERS=FAST_HASHERS):
+        with override_settings(PASSWORD_HASHERS=FAST_PASSWORD_HASHERS):
             output = _seed()
         yield output
         transaction.set_rollback(True)
 
 
 @pytest.fixture
-def seeded(_seeded_once, settings) -> str:
-    settings.PASSWORD_HASHERS = FAST_HASHERS
+def seeded(_seeded_once) -> str:
     return _seeded_once
 
 

@@ -30,17 +30,6 @@ FORBIDDEN = sorted(
 FORBIDDEN_FROM_HOLD = [s for s in S.values if s not in (S.READY, S.CANCELLED)]
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hasher(settings):
-    # make_user sets a password; the production hasher costs most of a second per user.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def retailer(make_client):
-    return make_client()
-
-
 @pytest.fixture
 def agent(make_user, retailer):
     return make_user(clients=[retailer])
