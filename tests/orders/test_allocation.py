@@ -410,3 +410,33 @@ def test_batch_allocation_serves_most_urgent_first_whatever_the_id_order(
     ]
     assert report.preempted_orders == set()
     assert_stock_invariants()
+
+
+# -- the plan for orders not inserted yet (the intake handshake) --------------------------------
+def test_a_plan_for_new_orders_is_written_only_once_their_ids_are_bound(retailer, wh, make_product):
+    from django.db import transaction
+
+    from orders.services.allocation import NewOrderDemand, allocation_plan
+
+    lamp = make_product(retailer, "LAMP", stock={wh["A"]: 3})
+    now = timezone.now()
+    demand = NewOrderDemand(
+        client_id=retailer.pk,
+        number="NEW-1",
+        priority_score=50,
+        ship_by=now + timedelta(days=1),
+        placed_at=now,
+        expedite=False,
+        segment="standard",
+        lines=[(lamp.pk, 5)],
+    )
+    with transaction.atomic():
+        plan = allocation_plan(new_orders=[demand])
+        (order,), (line,) = plan.new_orders, plan.new_lines
+        assert (order.status, line.qty_allocated, line.qty_backordered) == (S.BACKORDERED, 3, 2)
+        with pytest.raises(RuntimeError, match="bind_inserted"):
+            plan.write()
+        with pytest.raises(ValueError):
+            plan.bind_inserted(order_ids=[], line_ids=[])
+        transaction.set_rollback(True)
+    assert level(lamp, wh["A"]).allocated == 0  # nothing was written

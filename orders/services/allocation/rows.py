@@ -121,6 +121,11 @@ class PlanOrder:
         self.expedite = expedite
         self.key = (-score, ship_by, placed_at, pk)
 
+    @property
+    def tie_break_id(self) -> int:
+        """The id that breaks ties in ``key`` (for a new order: beyond every existing id)."""
+        return self.key[-1]
+
 
 class PlanReservation:
     """Units of one line reserved at one stock level (an ``Allocation`` row; ``pk`` is None
@@ -173,5 +178,5 @@ def new_order_row(position: int, demand: NewOrderDemand, status: str) -> PlanOrd
         demand.expedite,
     )
     order.segment = demand.segment
-    order.key = (*order.key[:3], _NEW_ID_BASE + position)
+    order.key = (-demand.priority_score, demand.ship_by, demand.placed_at, _NEW_ID_BASE + position)
     return order

@@ -54,7 +54,7 @@ def less_urgent_than(order: PlanOrder, prefix: str = "") -> Q:
                 f"{p}priority_score": s,
                 f"{p}ship_by": ship_by,
                 f"{p}placed_at": placed_at,
-                f"{p}id__gt": order.key[3],
+                f"{p}id__gt": order.tie_break_id,
             }
         )
     )
