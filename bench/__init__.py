@@ -14,7 +14,9 @@ Adding a benchmark: write ``bench/<name>.py`` with
 
 and add ``<name>`` to :data:`BENCHMARKS`. Modules must not import Django models at module
 level: ``bench.__main__`` configures Django first, but ``--help`` should not need a database.
-Shared helpers live in :mod:`bench.common`.
+Shared helpers live in :mod:`bench.common`; bulk writes use ``core.bulk`` (the one COPY
+writer). ``bench/generate_backlog.py`` is not a benchmark but the large-backlog generator
+(``python -m bench generate_backlog``), used by ``admin_pages``.
 """
 
 from __future__ import annotations
