@@ -7,9 +7,11 @@ run on a laptop; production refuses to start without the variables that matter.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -53,6 +55,8 @@ INSTALLED_APPS = [
     "django_q",
     "crispy_forms",
     "crispy_bootstrap5",
+    "axes",
+    "csp",
     "core",
     "clients",
     "inventory",
@@ -65,12 +69,25 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After auth and messages: it logs an idle user out and tells them why.
+    "core.middleware.IdleSessionTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes checks every login attempt first (a locked-out user+IP is refused before the
+# password is even compared), then Django's own backend authenticates.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "bpo_backoffice.urls"
@@ -87,6 +104,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -158,6 +176,74 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
+
+# --- Login throttling (django-axes) ---------------------------------------------------------
+# A BPO floor shares one office IP: lock the user name *from that IP* (never the IP alone, or
+# one agent's typos would lock out the floor; never the user name alone, or anyone could lock
+# an agent out from anywhere). The lock lifts by itself after the cool-off, or an admin lifts
+# it (Admin → Axes → Access attempts → "Unlock", or `manage.py axes_reset_username NAME`).
+AXES_ENABLED = env_bool("LOGIN_LOCKOUT_ENABLED", True)
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_ENABLE_ADMIN = False  # core/admin.py registers the admins, with an unlock action
+AXES_LOCKOUT_CALLABLE = "core.security.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "core.security.client_ip"
+# How many reverse proxies (load balancer, nginx) sit in front of gunicorn and append to
+# X-Forwarded-For; 0 = use the TCP peer address (REMOTE_ADDR). Never trust more than you run.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+
+# --- Sessions on shared workstations --------------------------------------------------------
+# Idle timeout: core.middleware.IdleSessionTimeoutMiddleware logs a user out after this many
+# minutes without a request of theirs (background polling does not count; see the middleware
+# for why this is not SESSION_SAVE_EVERY_REQUEST). The session cookie also ends with the browser.
+SESSION_IDLE_TIMEOUT = timedelta(minutes=int(os.environ.get("SESSION_IDLE_MINUTES", "30")))
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+
+# --- Content-Security-Policy (django-csp) and Permissions-Policy -----------------------------
+# Everything comes from our own origin: scripts and styles are static files; anything inline
+# must carry the per-request nonce ({{ request.csp_nonce }}). No framing by anyone.
+# object-src is left to default-src 'self' on purpose: 'none' stops Chromium's PDF viewer
+# from showing our own PDFs (packing slips, pick lists) in a tab.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "form-action": [SELF],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# Powerful browser features this back-office never uses are switched off for every page.
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "bluetooth",
+        "camera",
+        "display-capture",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "idle-detection",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "xr-spatial-tracking",
+    )
+}
 
 # --- E-mail ---------------------------------------------------------------------------------
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
