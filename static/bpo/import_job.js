@@ -8,10 +8,17 @@
     if (!box || box.dataset.running !== "1") return;
     var url = box.dataset.statusUrl;
     function poll() {
-      fetch(url, {credentials: "same-origin", headers: {"X-Background-Request": "1"}})
+      // redirect "manual": a logged-out poll is answered with a redirect to the login page;
+      // following it here would swallow the "logged out" message meant for the user.
+      fetch(url, {
+        credentials: "same-origin",
+        redirect: "manual",
+        headers: {"X-Background-Request": "1"}
+      })
         .then(function (r) {
           // Logged out meanwhile (idle timeout): reload, which shows the login page.
-          if (r.redirected || !r.ok) { window.location.reload(); return null; }
+          if (r.type === "opaqueredirect") { window.location.reload(); return null; }
+          if (!r.ok) { throw new Error("status " + r.status); }
           return r.json();
         })
         .then(function (s) {
