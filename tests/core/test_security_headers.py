@@ -79,6 +79,7 @@ def test_login_page_sends_the_policy(client):
     assert policy["default-src"] == ["'self'"]
     assert policy["script-src"] == ["'self'"]  # no nonce used on this page, none offered
     assert policy["style-src"] == ["'self'"]
+    assert policy["img-src"] == ["'self'"]
     assert policy["frame-ancestors"] == ["'none'"]
     assert policy["form-action"] == ["'self'"]
     assert policy["base-uri"] == ["'self'"]
