@@ -312,3 +312,11 @@ def test_login_and_session_limits_come_from_the_environment(tmp_path):
     )
     # The lock stays per user name *and* address whatever the limits.
     assert values["params"] == [["username", "ip_address"]]
+
+
+@pytest.mark.parametrize("variable", ["LOGIN_COOLOFF_MINUTES", "LOGIN_FAILURE_LIMIT"])
+def test_a_zero_lockout_setting_is_refused(tmp_path, variable):
+    # A zero cool-off would make django-axes lock for ever.
+    result = _run(["manage.py", "check"], _production(tmp_path, **{variable: "0"}))
+    assert result.returncode != 0
+    assert "LOGIN_FAILURE_LIMIT and LOGIN_COOLOFF_MINUTES must be at least 1." in result.stderr
