@@ -64,9 +64,10 @@ def carrier_webhook_secret_rotate(
 
     Locks the carrier row. The current secret becomes the previous one and stays valid for
     ``overlap`` (default ``settings.WEBHOOK_SECRET_OVERLAP_HOURS``), so calls the carrier
-    signed before it switched are still accepted; an older previous secret is dropped. A brand
-    new carrier (no secret set yet) gets no overlap. Raises :class:`FulfillmentError` for a
-    secret too short, not printable ASCII, or equal to the current one.
+    signed before it switched are still accepted; an older previous secret is dropped. A
+    carrier without a secret yet (just created in the admin) gets no overlap. Raises
+    :class:`FulfillmentError` for a secret too short, not printable ASCII, or equal to the
+    current one.
     """
     if new_secret is None:
         new_secret = new_webhook_secret()
@@ -88,7 +89,7 @@ def carrier_webhook_secret_rotate(
     now = timezone.now()
     if overlap is None:
         overlap = timedelta(hours=settings.WEBHOOK_SECRET_OVERLAP_HOURS)
-    if locked.webhook_secret_set_at is not None and overlap > timedelta(0):
+    if locked.webhook_secret and overlap > timedelta(0):
         locked.previous_webhook_secret = locked.webhook_secret
         locked.previous_webhook_secret_valid_until = now + overlap
     else:
