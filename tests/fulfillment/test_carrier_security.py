@@ -465,3 +465,28 @@ def test_a_good_call_after_the_hostile_ones_still_works(client, world):
     response = post_webhook(client, "SWIFT", body=body, secret="swift-secret", timestamp=stamp)
     assert response.status_code == 200
     assert response.json()["created"] == 1
+
+
+def test_a_status_file_row_with_a_nul_character_is_a_row_error(client, world, rates):
+    """PostgreSQL refuses NUL in text and jsonb: the row is reported, the others stored."""
+    import io
+
+    client.force_login(world["root"])
+    text = (
+        "tracking_number,status,time,location,description\n"
+        "1ZTRACK1,in_transit,2026-01-05T10:00:00Z,Mem\x00phis,ok\n"
+        "1ZNORD1,in_transit,2026-01-05T10:00:00Z,Memphis,ok\n"
+    )
+    upload = io.BytesIO(text.encode())
+    upload.name = "status.csv"
+    response = client.post(
+        reverse("admin:fulfillment_trackingevent_upload"),
+        {"carrier": rates.swift.pk, "file": upload},
+    )
+    assert response.status_code == 200
+    parsed = response.context["result"]["parsed"]
+    assert [(e.row, e.message) for e in parsed.errors] == [(2, "contains a NUL character")]
+    assert response.context["result"]["report"].created == 1
+    assert list(TrackingEvent.objects.filter(source="csv").values_list("location", flat=True)) == [
+        "Memphis"
+    ]
