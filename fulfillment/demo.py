@@ -81,6 +81,7 @@ def _carriers() -> None:
                 "tracking_url_template": template,
                 # Known secret so a developer can sign webhook calls by hand (DEBUG only).
                 "webhook_secret": f"demo-secret-{code.lower()}",
+                "webhook_secret_set_at": timezone.now(),
             },
         )
         for svc_code, svc_name, days, price in rates:
