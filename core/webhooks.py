@@ -11,11 +11,11 @@ through :func:`receive`, so the rules below hold for all of them and live here o
 - a signature header ``sha256=<hex>`` = HMAC-SHA256(secret, ``f"{timestamp}."`` + raw body),
   compared in constant time against *each* currently valid secret (several during a rotation
   overlap), 401 otherwise;
-- the body parsed as strict JSON: nesting at most ``spec.max_depth`` (checked before the
-  parser recurses), no ``NaN``/``Infinity`` (nor numbers that overflow to infinity), no NUL
-  character and no unpaired surrogate anywhere, keys included — the database would refuse
-  them later with a 500 (PostgreSQL ``jsonb`` rejects ``\\u0000``; a lone surrogate cannot
-  be encoded) — 400.
+- the body parsed as strict JSON: nesting at most ``spec.max_depth`` (absurd depths stop in
+  the parser's recursion guard, the rest is measured without recursion), no
+  ``NaN``/``Infinity`` (nor numbers that overflow to infinity), no NUL character and no
+  unpaired surrogate anywhere, keys included — the database would refuse them later with a
+  500 (PostgreSQL ``jsonb`` rejects ``\\u0000``; a lone surrogate cannot be encoded) — 400.
 
 Each refusal is a :class:`WebhookRejected` carrying its status and a clear message;
 ``exc.response()`` turns it into the JSON answer. Duplicate deliveries inside the replay window
@@ -43,9 +43,8 @@ SIGNATURE_PREFIX = "sha256="
 _DIGITS = re.compile(r"[0-9]{1,12}", re.ASCII)
 _LENGTH = re.compile(r"[0-9]+", re.ASCII)
 _HEX_SIGNATURE = re.compile(r"sha256=[0-9a-f]{64}", re.ASCII)
-# A JSON string literal (the unrolled form: linear, no backtracking blow-up).
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_BRACKETS = re.compile(r"[\[\]{}]")
+# The only ways a NUL or a surrogate gets into parsed JSON: a \u0000 or \uD800–\uDFFF escape.
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 # NUL, and any surrogate code point: ``json`` pairs valid surrogate escapes into one character,
 # so a surrogate left in a decoded string is always an unpaired one.
 _FORBIDDEN_CHARS = re.compile("[\x00\ud800-\udfff]")
@@ -177,20 +176,23 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _depth(text: str) -> int:
-    """The deepest ``[``/``{`` nesting outside string literals (no recursion, linear)."""
-    deepest = depth = 0
-    for bracket in _BRACKETS.findall(_JSON_STRING.sub("", text)):
-        if bracket in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        else:
-            depth -= 1
-    return deepest
+def _too_deep(data: Any, max_depth: int) -> bool:
+    """Whether containers nest deeper than ``max_depth`` (iterative: no recursion here)."""
+    if not isinstance(data, dict | list):
+        return False
+    stack = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > max_depth:
+            return True
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+    return False
 
 
-def _check_strings(data: Any) -> str | None:
-    """The first forbidden character found in any key or string value, described."""
+def _forbidden_string(data: Any) -> str | None:
+    """The first NUL or unpaired surrogate in any key or string value, described."""
     stack = [data]
     while stack:
         item = stack.pop()
@@ -208,32 +210,38 @@ def _check_strings(data: Any) -> str | None:
             found = _FORBIDDEN_CHARS.search(text)
             if found:
                 char = found.group()
-                return (
-                    "a NUL character"
-                    if char == "\x00"
-                    else f"an unpaired surrogate U+{ord(char):04X}"
-                )
+                if char == "\x00":
+                    return "a NUL character"
+                return f"an unpaired surrogate U+{ord(char):04X}"
     return None
 
 
 def parse_json(body: bytes, *, max_depth: int = 32) -> Any:
-    """Strict JSON from UTF-8 bytes, or :class:`WebhookRejected` (400) saying what is wrong."""
+    """Strict JSON from UTF-8 bytes, or :class:`WebhookRejected` (400) saying what is wrong.
+
+    Strict UTF-8 decoding refuses raw surrogates and the parser refuses raw control
+    characters in strings, so a NUL or a surrogate can only arrive as a ``\\u`` escape: the
+    (slower) walk over every string runs only when the text holds such an escape. The parser's
+    own recursion guard stops absurd nesting (50,000 levels) with ``RecursionError``; the
+    data is then walked, without recursion, against ``max_depth``.
+    """
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise WebhookRejected(400, f"The body is not UTF-8 (byte {exc.start}).") from None
-    if _depth(text) > max_depth:
-        raise WebhookRejected(400, f"JSON nested deeper than {max_depth} levels.")
     try:
         data = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
-    except RecursionError:  # pragma: no cover - the depth check runs first
+    except RecursionError:
         raise WebhookRejected(400, f"JSON nested deeper than {max_depth} levels.") from None
     except ValueError as exc:
         # JSONDecodeError (a ValueError) says where; our hooks say which number.
         raise WebhookRejected(400, f"The body is not valid JSON: {exc}"[:300]) from None
-    problem = _check_strings(data)
-    if problem:
-        raise WebhookRejected(400, f"The JSON contains {problem}, which is not accepted.")
+    if _too_deep(data, max_depth):
+        raise WebhookRejected(400, f"JSON nested deeper than {max_depth} levels.")
+    if _SUSPECT_ESCAPE.search(text):
+        problem = _forbidden_string(data)
+        if problem:
+            raise WebhookRejected(400, f"The JSON contains {problem}, which is not accepted.")
     return data
 
 
