@@ -26,6 +26,8 @@ _AGENT_PERMS: dict[str, list[str]] = {
     "fulfillment.shipment": ["view", "add"],
     "fulfillment.shipmentline": ["view"],
     "fulfillment.trackingevent": ["view"],
+    "fulfillment.carrieraccount": ["view"],
+    "fulfillment.carrieraccountrate": ["view"],
 }
 
 _SUPERVISOR_EXTRA: dict[str, list[str]] = {
@@ -35,9 +37,13 @@ _SUPERVISOR_EXTRA: dict[str, list[str]] = {
     "inventory.stockmovement": ["view"],
     "orders.order": ["view", "add", "change", "cancel_order", "import_orders"],
     "orders.importjob": ["view", "add"],
-    "fulfillment.carrier": ["view", "add", "change"],
-    "fulfillment.carrierservice": ["view", "add", "change"],
-    "fulfillment.servicelevelrule": ["view", "add", "change"],
+    # Carriers, their services and the service-level rules are shared by every client: only
+    # admins change them (issue #11). A client's own account and rates are per client.
+    "fulfillment.carrier": ["view"],
+    "fulfillment.carrierservice": ["view"],
+    "fulfillment.servicelevelrule": ["view"],
+    "fulfillment.carrieraccount": ["view", "add", "change"],
+    "fulfillment.carrieraccountrate": ["view", "add", "change"],
     "fulfillment.trackingevent": ["view", "upload_tracking"],
 }
 

@@ -32,6 +32,7 @@ from clients.scoping import (
     ClientScopedAdmin,
     client_ids_for,
     is_supervisor_for,
+    supervised_client_ids,
 )
 from core.paginator import BoundedCountPaginator
 from orders import selectors, services
@@ -640,8 +641,22 @@ class ImportJobAdmin(ClientScopedAdmin):
     def has_module_permission(self, request):
         return request.user.has_perm("orders.import_orders")
 
+    def get_queryset(self, request):
+        # Imports are supervisor work: the jobs of the clients the user supervises, not of
+        # every client they are a member of (issue #11: roles are per client).
+        # (A user without the import permission gets 403 from has_*_permission below.)
+        queryset = super().get_queryset(request)
+        supervised = supervised_client_ids(request.user)
+        if supervised is None or not request.user.has_perm("orders.import_orders"):
+            return queryset
+        return queryset.filter(client_id__in=supervised)
+
     def has_view_permission(self, request, obj=None):
-        return request.user.has_perm("orders.import_orders") and self._in_scope(request, obj)
+        return (
+            request.user.has_perm("orders.import_orders")
+            and self._in_scope(request, obj)
+            and (obj is None or is_supervisor_for(request.user, obj.client_id))
+        )
 
     def has_add_permission(self, request):
         return request.user.has_perm("orders.import_orders")

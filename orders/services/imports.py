@@ -83,6 +83,8 @@ def import_job_confirm(*, job: ImportJob, user) -> ImportJob:
 
 
 def import_job_discard(*, job: ImportJob, user) -> ImportJob:
+    if not can_import(user, job.client):
+        raise ImportNotAllowed(f"You may not discard imports of {job.client.code}.")
     updated = ImportJob.objects.filter(
         pk=job.pk, status__in=[ImportJob.Status.PREVIEWED, ImportJob.Status.FAILED]
     ).update(status=ImportJob.Status.DISCARDED, finished_at=timezone.now())
