@@ -39,16 +39,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from operator import itemgetter
 from typing import BinaryIO, TextIO
 
-from django.db import connections, models, router
+from django.db import DataError, IntegrityError, connections, models, router
+from django.db.backends.base.operations import BaseDatabaseOperations
+from django.db.models import Max
 from django.utils import timezone
 
 from clients.models import Client
 from core.bulk import JSONText, insert_rows
 from core.db import atomic_with_retry
 from core.gctune import fewer_gc_passes, settle
-from inventory.models import Product
+from inventory.models import Product, StockLevel
 from orders.exceptions import OrderValidationError
 from orders.importing.formats import (
     ORDER_FIELDS,
@@ -68,6 +71,7 @@ from orders.importing.parsing import (
 )
 from orders.importing.reader import CsvSource, FileProblem
 from orders.models import Customer, Order, OrderEvent, OrderLine
+from orders.resources import neutralise_formula
 from orders.services.intake import (
     ORDER_ROW_FIELDS,
     PAYMENT_STATUSES,
@@ -240,35 +244,96 @@ _SOURCE_AT = ORDER_ROW_FIELDS.index("source")
 _fromisoformat = datetime.fromisoformat
 
 
+# -- the limits the database will apply, read from the models: the check phase applies them
+# all, so that an order the preview accepts is one the database accepts.
+def _max_length(model: type[models.Model], name: str) -> int:
+    return model._meta.get_field(name).max_length
+
+
+def _money_limit(*fields: models.DecimalField) -> Decimal:
+    """The smallest amount none of these columns can hold."""
+    return min(Decimal(10) ** (f.max_digits - f.decimal_places) for f in fields)
+
+
+_NUMBER_MAX = _max_length(Order, "number")
+_EMAIL_MAX = _max_length(Customer, "email")
+_CUSTOMER_NAME_MAX = _max_length(Customer, "name")
+_CUSTOMER_REF_MAX = _max_length(Customer, "external_id")
 _SHIP_TO_FIELDS = tuple(
-    (key, f"ship_to_{key}", limit)
-    for key, limit in (
-        ("name", 200),
-        ("address1", 255),
-        ("address2", 255),
-        ("city", 100),
-        ("postcode", 20),
-        ("region", 100),
-        ("phone", 50),
-    )
+    (key, f"ship_to_{key}", _max_length(Order, f"ship_to_{key}"))
+    for key in ("name", "address1", "address2", "city", "postcode", "region", "phone")
 )
+_MONEY_LIMIT = _money_limit(
+    *(Order._meta.get_field(n) for n in ("subtotal", "shipping_total", "tax_total", "total")),
+    OrderLine._meta.get_field("unit_price"),
+)
+# Stock level counters an import adds to (``backordered``; ``allocated`` is bounded by
+# ``on_hand``) are 32-bit integers on PostgreSQL.
+_COUNTER_MAX = BaseDatabaseOperations.integer_field_ranges[
+    StockLevel._meta.get_field("backordered").get_internal_type()
+][1]
+_SHOWN = 60
+
+
+def _shown(value: str) -> str:
+    """A cell's text for a message: bounded, NUL made visible."""
+    value = value.replace("\x00", "\\0")
+    return value if len(value) <= _SHOWN else value[: _SHOWN - 1] + "…"
+
+
+class _RejectsWriter:
+    """The rejected-rows CSV: the original cells plus an ``error`` column, safe to open in a
+    spreadsheet (formulas neutralised as the order export does; the import reads them back,
+    see ``formats.cell``) and free of NUL characters (which make a file unreadable)."""
+
+    __slots__ = ("_writer",)
+
+    def __init__(self, fh: TextIO) -> None:
+        self._writer = csv.writer(fh)
+
+    def writerow(self, row) -> None:
+        self._writer.writerow(
+            [neutralise_formula(v.replace("\x00", "") if "\x00" in v else v) for v in row]
+        )
 
 
 def _order_values(
-    rows: list[tuple[int, list[str]]], fields: list[tuple[str, int]]
-) -> dict[str, tuple[int, str]]:
-    """Each order-level field's first non-blank value in the order's rows, with its line."""
+    rows: list[tuple[int, list[str]]],
+    fields: list[tuple[str, int]],
+    same: Callable[[list[str]], tuple] | None,
+    width: int,
+) -> tuple[dict[str, tuple[int, str]], list[tuple[int, str, str, tuple[int, str]]]]:
+    """Each order-level field's first non-blank value in the order's rows, with its line, and
+    the rows that disagree with it: ``(line, field, value, (line, first value))``.
+
+    ``same`` picks a row's order-field cells at once: a row whose cells equal the first row's
+    (order fields on every row) or are all empty (first row only) needs no cell-by-cell look.
+    """
     found: dict[str, tuple[int, str]] = {}
-    wanted = len(fields)
-    for line_no, values in rows:
+    conflicts: list = []
+    first_line, first_values = rows[0]
+    for name, pos in fields:
+        value = cell(first_values, pos)
+        if value:
+            found[name] = (first_line, value)
+    if len(rows) == 1:
+        return found, conflicts
+    first_raw = same(first_values) if same is not None and len(first_values) > width else None
+    for line_no, values in rows[1:]:
+        if first_raw is not None and len(values) > width:
+            raw = same(values)
+            if raw == first_raw or not any(raw):
+                continue
         for name, pos in fields:
-            if name not in found:
-                value = cell(values, pos)
-                if value:
-                    found[name] = (line_no, value)
-        if len(found) == wanted:
-            break
-    return found
+            value = cell(values, pos)
+            if not value:
+                continue
+            prior = found.get(name)
+            if prior is None:
+                found[name] = (line_no, value)
+            elif prior[1] != value:
+                conflicts.append((line_no, name, value, prior))
+    return found, conflicts
 
 
 class OrderFileImport:
@@ -296,7 +361,7 @@ class OrderFileImport:
         self.requested_format = requested_format
         self.dry_run = dry_run
         self._rejects_file = rejects
-        self.rejects = csv.writer(rejects) if rejects is not None else None
+        self.rejects = _RejectsWriter(rejects) if rejects is not None else None
         self.progress = progress
         self.chunk_orders = chunk_orders
         self.create_chunk_orders = create_chunk_orders
@@ -310,6 +375,9 @@ class OrderFileImport:
         self._products: dict[str, Product] = {}
         self._scattered: dict[str, list[int]] = {}
         self._late_conflicts: list[tuple[tuple[int, ...], str]] = []
+        self._units: Counter = Counter()  # units of each product in the file's new orders
+        self._headroom: dict[int, int] = {}
+        self._headroom_share = 1
 
     # -- entry point ---------------------------------------------------------------------------
     def run(self) -> ImportResult:
@@ -327,6 +395,10 @@ class OrderFileImport:
         # The order-level fields this file has columns for (the others are always blank).
         index = self.layout.index
         self._order_fields = [(name, index[name]) for name in ORDER_FIELDS if name in index]
+        positions = [pos for _, pos in self._order_fields]
+        self._same_order_cells = itemgetter(*positions) if len(positions) > 1 else None
+        self._order_cells_width = max(positions, default=0)
+        self._raw_header = source.raw_header
         self._line_at = tuple(
             index.get(name) for name in ("sku", "quantity", "unit_price", "line_fulfillment_status")
         )
@@ -341,6 +413,7 @@ class OrderFileImport:
         }
         self._scattered, starts, last_line = self._find_scattered_orders(source)
         source.detach()
+        self._headroom = self._stock_headroom()
         self._now = timezone.now()  # one "now" for every order's priority, in both processes
         helper = None
         split_line = None
@@ -352,6 +425,8 @@ class OrderFileImport:
             at = bisect.bisect_left(starts, last_line // 2)
             if 0 < at < len(starts):
                 split_line = starts[at]
+                # Each process counts only its own orders' units: each gets half the room.
+                self._headroom_share = 2
                 helper = self._helper = _CheckHelper.start(self, split_line)
         del starts
         self.binary.seek(0)
@@ -382,6 +457,7 @@ class OrderFileImport:
         current: _Draft | None = None
         last_line = 0
         number_at = self.layout.index["order_number"]
+        problems = source.problems  # rows that are not well-formed CSV (found while reading)
         for line_no, values in source:
             if line_no < start_at:
                 continue
@@ -392,10 +468,16 @@ class OrderFileImport:
             number = cell(values, number_at)
             if current is not None and number and number == current.number:
                 current.rows.append((line_no, values))
+            else:
+                if current is not None:
+                    pending.append(self._finish(current))
+                current = _Draft(number=number, rows=[(line_no, values)])
+            if problems and line_no in problems:
+                current.errors.append(
+                    RowError(line_no, "file", problems.pop(line_no), _shown(number))
+                )
+            if current.rows[0][0] != line_no:
                 continue
-            if current is not None:
-                pending.append(self._finish(current))
-            current = _Draft(number=number, rows=[(line_no, values)])
             if len(pending) >= self.chunk_orders:
                 self._flush(pending, last_line)
                 pending = []
@@ -445,6 +527,10 @@ class OrderFileImport:
         number = draft.number
         first_line = draft.rows[0][0]
         col = self.layout.columns
+        if self._has_nul(draft):
+            return draft
+        if draft.errors:  # a malformed row: its cells cannot be trusted
+            return draft
         if not number:
             draft.errors.append(
                 RowError(
@@ -466,13 +552,43 @@ class OrderFileImport:
                 )
             )
             return draft
-        order_values = _order_values(draft.rows, self._order_fields)
+        if len(number) > _NUMBER_MAX:
+            draft.errors.append(
+                RowError(
+                    first_line,
+                    col["order_number"],
+                    f"The order number is {len(number)} characters long; at most "
+                    f"{_NUMBER_MAX} are allowed.",
+                    _shown(number),
+                )
+            )
+            return draft
+        order_values, conflicts = _order_values(
+            draft.rows, self._order_fields, self._same_order_cells, self._order_cells_width
+        )
 
         def value_of(name: str, _none=(first_line, "")) -> tuple[int, str]:
             return order_values.get(name, _none)
 
         def error(line: int, name: str, message: str) -> None:
             draft.errors.append(RowError(line, col.get(name, name), message, number))
+
+        for line, name, value, (first_at, first_value) in conflicts:
+            error(
+                line,
+                name,
+                f"The rows of order {number} disagree: '{_shown(value)}' here but "
+                f"'{_shown(first_value)}' on line {first_at}. Give every row of an order the "
+                "same order details (or leave them blank after the first row).",
+            )
+        for name, limit in self._length_limits:
+            line, value = value_of(name)
+            if len(value) > limit:
+                error(
+                    line,
+                    name,
+                    f"The value is {len(value)} characters long; at most {limit} are allowed.",
+                )
 
         client = self.client
         shopify = self.layout.format == SHOPIFY
@@ -562,14 +678,16 @@ class OrderFileImport:
                 lines.append(LineInput(product=product, quantity=quantity, unit_price=price))
         if shopify and not unfulfilled_seen:
             draft.fulfilled = True
+        if lines and not draft.errors:
+            self._check_amounts(draft, lines, money, error)
         if draft.errors or draft.fulfilled:
             return draft
         email = value_of("customer_email")[1].lower()
         draft.email = email
         draft.customer_name = (
             value_of("customer_name")[1] or value_of("ship_to_name")[1] or email or "Guest customer"
-        )[:200]
-        draft.customer_ref = value_of("customer_id")[1][:100]
+        )[:_CUSTOMER_NAME_MAX]  # (only a fallback can be longer: the others were checked)
+        draft.customer_ref = value_of("customer_id")[1]
         tier = value_of("customer_tier")[1].lower()
         if tier and tier not in TIERS:
             error(
@@ -600,6 +718,89 @@ class OrderFileImport:
             + ".",
         )
         return draft
+
+    def _has_nul(self, draft: _Draft) -> bool:
+        """NUL is no text character (PostgreSQL refuses it anywhere): reject its rows."""
+        found = False
+        for line_no, values in draft.rows:
+            if "\x00" not in "".join(values):
+                continue
+            for pos, value in enumerate(values):
+                if "\x00" in value:
+                    found = True
+                    column = self._raw_header[pos] if pos < len(self._raw_header) else "file"
+                    draft.errors.append(
+                        RowError(
+                            line_no,
+                            column.strip() or f"column {pos + 1}",
+                            "The cell contains a NUL character (\\0), which is not text: "
+                            "remove it and upload again.",
+                            _shown(draft.number),
+                        )
+                    )
+        if found:
+            draft.number = _shown(draft.number)
+        return found
+
+    @staticmethod
+    def _check_amounts(draft: _Draft, lines: list[LineInput], money: dict, error) -> None:
+        """The order's amounts must fit the money columns (totals are sums of lines)."""
+        subtotal = sum((ln.unit_price * ln.quantity for ln in lines), Decimal(0))
+        total = subtotal + money.get("shipping_total", 0) + money.get("tax_total", 0)
+        if total >= _MONEY_LIMIT:
+            error(
+                draft.rows[0][0],
+                "unit_price",
+                f"The order's total ({total:,.2f}) is more than the system can hold "
+                f"(below {_MONEY_LIMIT:,.0f}): check the prices and quantities.",
+            )
+
+    @property
+    def _length_limits(self) -> list[tuple[str, int]]:
+        limits = [
+            ("customer_email", _EMAIL_MAX),
+            ("customer_name", _CUSTOMER_NAME_MAX),
+            ("customer_id", _CUSTOMER_REF_MAX),
+            *((name, limit) for _, name, limit in _SHIP_TO_FIELDS),
+        ]
+        return [(name, limit) for name, limit in limits if name in self.layout.index]
+
+    def _stock_headroom(self) -> dict[int, int]:
+        """Per product: how many more units its stock level counters can take."""
+        return {
+            product_id: _COUNTER_MAX - (most or 0)
+            for product_id, most in StockLevel.objects.filter(product__client=self.client)
+            .values("product_id")
+            .annotate(most=Max("backordered"))
+            .values_list("product_id", "most")
+        }
+
+    def _exceeds_headroom(self, draft: _Draft) -> bool:
+        """The units this file asks of one product must fit its stock counters (checked
+        cumulatively over the file's new orders); else the order that overflows is rejected."""
+        wanted: Counter = Counter()
+        for ln in draft.data.lines:
+            wanted[ln.product.pk] += ln.quantity
+        units, headroom, share = self._units, self._headroom, self._headroom_share
+        for product_id, qty in wanted.items():
+            room = headroom.get(product_id, _COUNTER_MAX) // share
+            if units[product_id] + qty > room:
+                sku = next(ln.product.sku for ln in draft.data.lines if ln.product.pk == product_id)
+                sku_at = self.layout.index["sku"]
+                line = next((n for n, v in draft.rows if cell(v, sku_at) == sku), draft.rows[0][0])
+                draft.errors.append(
+                    RowError(
+                        line,
+                        self.layout.columns["sku"],
+                        f"SKU '{_shown(sku)}': the orders of this file ask for more units than "
+                        f"the stock records can count ({units[product_id] + qty:,} > {room:,}). "
+                        "Check the quantities or split the file.",
+                        draft.number,
+                    )
+                )
+                return True
+        units.update(wanted)
+        return False
 
     # -- a chunk of orders: compare with what exists, then create --------------------------------
     def _flush(self, drafts: list[_Draft], last_line: int) -> None:
@@ -784,6 +985,9 @@ class OrderFileImport:
                         "was not changed. Correct it in the back-office or use a new number.",
                     )
                 continue
+            if self._exceeds_headroom(draft):
+                self._reject(draft)
+                continue
             result.orders_new += 1
             result.lines_new += len(draft.data.lines)
             good.append(draft)
@@ -792,13 +996,16 @@ class OrderFileImport:
     def _create(self, records: list[_Spooled]) -> None:
         try:
             created = self._create_chunk(records)
-        except OrderValidationError:
-            # Someone created one of these orders meanwhile: go one by one so that only the
-            # clashing order is reported and the rest still come in.
+        except (OrderValidationError, DataError, IntegrityError):
+            # Someone created one of these orders meanwhile, or the database refused one that
+            # passed the check: go one by one so that only that order is reported and the rest
+            # still come in (each in its own transaction: never a part of an order).
             created = []
             for record in records:
                 try:
                     created += self._create_chunk([record])
+                except (DataError, IntegrityError) as exc:
+                    self._refused(record, exc)
                 except OrderValidationError as exc:
                     self.result.orders_new -= 1
                     self.result.lines_new -= len(record.new.lines)
@@ -809,6 +1016,19 @@ class OrderFileImport:
                     self._late_conflicts.append((record.line_nos, str(exc)))
         self.result.orders_created += len(created)
         self.result.lines_created += sum(len(r.new.lines) for r in created)
+
+    def _refused(self, record: _Spooled, exc: Exception) -> None:
+        result = self.result
+        result.orders_new -= 1
+        result.lines_new -= len(record.new.lines)
+        result.orders_rejected += 1
+        result.rows_rejected += len(record.line_nos)
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        message = f"The database refused order {record.number}: {_shown(reason)}"
+        line = record.line_nos[0]
+        column = self.layout.columns["order_number"]
+        result.add_error(RowError(line, column, message, record.number))
+        self._late_conflicts.append((record.line_nos, message))
 
     @atomic_with_retry
     def _create_chunk(self, records: list[_Spooled]) -> list[_Spooled]:
@@ -985,7 +1205,7 @@ class _CheckHelper:
     @staticmethod
     def _work(job: OrderFileImport, split_line: int, paths: dict[str, str]) -> None:
         with open(paths["rejects"], "w", newline="", encoding="utf-8") as rejects:
-            job.rejects = csv.writer(rejects) if job.rejects is not None else None
+            job.rejects = _RejectsWriter(rejects) if job.rejects is not None else None
             with open(paths["spool"], "w+b") as spool:
                 job._spool, job._spools = spool, [spool]
                 reader = _private_reader(job.binary)

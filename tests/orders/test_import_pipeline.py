@@ -523,13 +523,19 @@ def test_a_file_that_cannot_be_used_gives_one_clear_message(shop, data, message)
     assert counts() == before
 
 
-def test_an_unterminated_quote_swallows_the_rest_of_the_row(shop):
+def test_an_unterminated_quote_rejects_the_row_as_malformed(shop):
     data = b'order_number,placed_at,sku,quantity\nA,2024-03-05,"LAMP\n'
 
     result = run_import(shop.acme, data)
 
     assert [e.as_dict() for e in result.errors] == [
-        {"line": 2, "column": "quantity", "message": "The quantity is missing.", "order": "A"}
+        {
+            "line": 2,
+            "column": "file",
+            "message": 'Line 2: a quoted cell is not closed (a " without its partner). Fix the '
+            "quotes and upload again.",
+            "order": "A",
+        }
     ]
     assert Order.objects.count() == 0
 
