@@ -34,3 +34,11 @@ def run_import(job_id: int) -> None:
     from orders.services.imports import import_job_run
 
     import_job_run(job_id=job_id)
+
+
+def recover_imports() -> int:
+    """Periodic: imports whose worker died are marked interrupted (resumable), with the true
+    count of what they created."""
+    from orders.services.imports import import_jobs_recover
+
+    return import_jobs_recover()

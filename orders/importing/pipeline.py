@@ -70,7 +70,7 @@ from orders.importing.parsing import (
     strip_apostrophe,
 )
 from orders.importing.reader import CsvSource, FileProblem
-from orders.models import Customer, Order, OrderEvent, OrderLine
+from orders.models import Customer, ImportedOrder, Order, OrderEvent, OrderLine
 from orders.resources import neutralise_formula
 from orders.services.intake import (
     ORDER_ROW_FIELDS,
@@ -83,6 +83,7 @@ from orders.services.intake import (
     order_build,
     orders_insert_built,
 )
+from orders.signals import import_chunk_created
 
 CHUNK_ORDERS = 1000  # orders checked against the database at a time
 CREATE_CHUNK_ORDERS = 5000  # orders created (and allocated) per transaction
@@ -118,6 +119,9 @@ class ImportResult:
     rows_rejected: int = 0
     orders_created: int = 0
     lines_created: int = 0
+    # A resumed job: orders of the file this job created before it was interrupted.
+    orders_created_earlier: int = 0
+    lines_created_earlier: int = 0
     skip_reasons: Counter = field(default_factory=Counter)
     errors: list[RowError] = field(default_factory=list)
     error_count: int = 0
@@ -137,7 +141,11 @@ class ImportResult:
         if dry_run:
             head = f"{self.orders_new} order(s) with {self.lines_new} line(s) would be created"
         else:
-            head = f"{self.orders_created} order(s) with {self.lines_created} line(s) created"
+            orders = self.orders_created + self.orders_created_earlier
+            lines = self.lines_created + self.lines_created_earlier
+            head = f"{orders} order(s) with {lines} line(s) created"
+            if self.orders_created_earlier:
+                head += f" ({self.orders_created_earlier} of them before the interruption)"
         parts = [head]
         if self.orders_skipped:
             reasons = ", ".join(f"{n} {r}" for r, n in self.skip_reasons.most_common())
@@ -351,9 +359,13 @@ class OrderFileImport:
         rejects: TextIO | None = None,
         progress: Callable[[ImportResult, int], None] | None = None,
         chunk_orders: int = CHUNK_ORDERS,
-        create_chunk_orders: int = CREATE_CHUNK_ORDERS,
+        create_chunk_orders: int | None = None,
         parallel_min_rows: int = PARALLEL_MIN_ROWS,
+        job_id: int | None = None,
+        resume: bool = False,
     ) -> None:
+        """``job_id``: the import job this run belongs to (each created order is linked to it in
+        its transaction); ``resume``: the job ran before and may have created some orders."""
         self.client = client
         self.binary = binary
         self.user = user
@@ -364,7 +376,9 @@ class OrderFileImport:
         self.rejects = _RejectsWriter(rejects) if rejects is not None else None
         self.progress = progress
         self.chunk_orders = chunk_orders
-        self.create_chunk_orders = create_chunk_orders
+        self.create_chunk_orders = create_chunk_orders or CREATE_CHUNK_ORDERS
+        self.job_id = job_id
+        self.resume = resume and job_id is not None
         self._spool = None  # good orders between the two phases (temporary file)
         self._spools: list = []  # the spool files: this process's, then a helper's
         # (priority key…, input position, spool file, offset, size) per spooled order
@@ -883,6 +897,11 @@ class OrderFileImport:
                 spool.seek(offset)
                 records.append(loads(spool.read(size)))
             self._create(records)
+            import_chunk_created.send(
+                sender=OrderFileImport,
+                job_id=self.job_id,
+                orders_created=self.result.orders_created,
+            )
             if self.progress is not None:
                 self.progress(self.result, self.result.total_rows)
         if self._late_conflicts:
@@ -940,6 +959,7 @@ class OrderFileImport:
         result = self.result
         numbers = [d.number for d in drafts if d.data is not None or d.cancelled]
         existing: dict[str, tuple[str, list]] = {}
+        ours: set[str] = set()  # created by this job before it was interrupted
         if numbers:
             rows = Order.objects.filter(client=self.client, number__anyof=numbers).values_list(
                 "id", "number", "status"
@@ -953,10 +973,21 @@ class OrderFileImport:
                     order_id__anyof=list(ids)
                 ).values_list("order_id", "product__sku", "quantity", "unit_price"):
                     existing[ids[order_id]][1].append((sku, qty, price))
+                if self.resume:
+                    ours = {
+                        ids[order_id]
+                        for order_id in ImportedOrder.objects.filter(
+                            job_id=self.job_id, order_id__anyof=list(ids)
+                        ).values_list("order_id", flat=True)
+                    }
         good: list[_Draft] = []
         for draft in drafts:
             if draft.errors:
                 self._reject(draft)
+                continue
+            if ours and draft.number in ours:
+                result.orders_created_earlier += 1
+                result.lines_created_earlier += len(existing[draft.number][1])
                 continue
             if draft.fulfilled:
                 result.orders_skipped += 1
@@ -1033,12 +1064,19 @@ class OrderFileImport:
     @atomic_with_retry
     def _create_chunk(self, records: list[_Spooled]) -> list[_Spooled]:
         self._customers(records)
-        orders_insert_built(
+        order_ids = orders_insert_built(
             client=self.client,
             news=[r.new for r in records],
             user=self.user,
             event_kind=OrderEvent.Kind.IMPORT,
         )
+        if self.job_id is not None:  # in the orders' transaction: the job's count stays true
+            insert_rows(
+                ImportedOrder,
+                ("job_id", "order_id"),
+                [(self.job_id, order_id) for order_id in order_ids],
+                return_ids=False,
+            )
         return records
 
     def _customers(self, records: list[_Spooled]) -> None:
@@ -1247,6 +1285,8 @@ class _CheckHelper:
                 "orders_rejected",
                 "rows_rejected",
                 "error_count",
+                "orders_created_earlier",
+                "lines_created_earlier",
             ):
                 setattr(ours, name, getattr(ours, name) + getattr(theirs, name))
             ours.skip_reasons.update(theirs.skip_reasons)

@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 from django.db import DataError, connection
+from django.utils import timezone
+from django_q.models import Schedule
 
 from inventory.models import StockLevel
 from orders.importing import pipeline
 from orders.importing.reader import FileProblem
-from orders.models import Customer, Order, OrderLine
+from orders.models import Customer, ImportJob, Order, OrderLine
+from orders.services import imports
+from orders.services.imports import import_job_create, import_jobs_recover
 from tests.orders.import_files import NATIVE_HEADER, csv_bytes, native_order, read_csv
 from tests.orders.test_import_command import run as run_command
 from tests.orders.test_import_pipeline import counts, run_import
@@ -430,3 +437,74 @@ def test_7_a_latin1_byte_is_reported_on_its_true_line(shop):
         "again."
     )
     assert counts() == before
+
+
+# -- finding 8 without processes (the killed worker itself: test_import_resume_pg.py) ----------
+
+
+def confirmed_job(shop, **fields) -> ImportJob:
+    rows = native_order("J-1", [("MUG", "1", "1.00")]) + native_order("J-2", [("MUG", "1", "1")])
+    job = import_job_create(
+        client=shop.acme,
+        user=shop.supervisor,
+        upload=SimpleUploadedFile("orders.csv", csv_bytes(NATIVE_HEADER, rows)),
+    )
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.IMPORTING, **fields)
+    job.refresh_from_db()
+    return job
+
+
+def test_8_a_worker_on_another_host_without_heartbeat_for_the_lease_is_taken_for_dead(
+    shop, settings
+):
+    settings.IMPORT_LEASE_SECONDS = 60
+    fresh = confirmed_job(shop, worker="other-host:123", heartbeat_at=timezone.now())
+    stale = confirmed_job(
+        shop, worker="other-host:456", heartbeat_at=timezone.now() - timedelta(seconds=61)
+    )
+
+    assert import_jobs_recover() == 1
+
+    fresh.refresh_from_db()
+    stale.refresh_from_db()
+    assert (fresh.status, stale.status) == ("importing", "interrupted")
+    assert (stale.orders_created, stale.worker, stale.heartbeat_at) == (0, "", None)
+
+
+def test_8_a_queued_job_waits_for_a_worker_until_the_patience_runs_out(shop, settings):
+    settings.IMPORT_QUEUE_PATIENCE_SECONDS = 600
+    queued = confirmed_job(shop, worker="", heartbeat_at=timezone.now() - timedelta(seconds=599))
+    assert import_jobs_recover() == 0
+    ImportJob.objects.filter(pk=queued.pk).update(
+        heartbeat_at=timezone.now() - timedelta(seconds=601)
+    )
+    assert import_jobs_recover() == 1
+
+
+def test_8_a_worker_whose_job_was_taken_over_stops_at_its_next_heartbeat(shop, monkeypatch):
+    job = confirmed_job(shop, worker="", heartbeat_at=timezone.now())
+    real = imports._progress_saver
+
+    def taken_over_then_save(job_id):
+        save = real(job_id)
+
+        def saver(result, line):
+            ImportJob.objects.filter(pk=job_id).update(worker="other-host:1")
+            save(result, 0)
+
+        return saver
+
+    monkeypatch.setattr(imports, "_progress_saver", taken_over_then_save)
+
+    imports.import_job_run(job_id=job.pk)
+
+    job.refresh_from_db()
+    assert (job.status, job.worker) == ("importing", "other-host:1")  # left to the other one
+    assert Order.objects.count() == 0  # it stopped in the check, before creating anything
+
+
+def test_8_the_schedule_that_recovers_imports_is_set_up(db):
+    call_command("setup_schedules", stdout=io.StringIO())
+
+    schedule = Schedule.objects.get(name="Recover interrupted imports")
+    assert (schedule.func, schedule.minutes) == ("orders.tasks.recover_imports", 5)
