@@ -54,7 +54,16 @@ def _encoding(head: bytes) -> str:
                 "The file looks like UTF-16 text without a byte order mark. Save it as "
                 "'CSV UTF-8' (or 'Unicode text') and upload again."
             )
-        raise FileProblem("This is not a CSV file (it contains binary data).")
+        # A stray NUL in a cell of a text file is that row's problem (the import rejects its
+        # order); NULs in the header, many of them, or bytes that are no text: not a CSV.
+        first_line = head.split(b"\n", 1)[0]
+        if b"\x00" in first_line or head.count(b"\x00") > 16 + len(head) // 1000:
+            raise FileProblem("This is not a CSV file (it contains binary data).")
+        try:
+            head.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            if len(head) < SNIFF_BYTES or exc.start < len(head) - 4:
+                raise FileProblem("This is not a CSV file (it contains binary data).") from exc
     try:
         head.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -104,9 +113,9 @@ class CsvSource:
         self._text = io.TextIOWrapper(binary, encoding=self.encoding, newline="")
         sniff = head[: len(head) // 2 * 2] if self.encoding == "utf-16" else head
         text = sniff.decode(self.encoding, errors="replace")
-        if "\x00" in text:
-            raise FileProblem("This is not a CSV file (it contains binary data).")
         first_line = (text.splitlines() or [""])[0]
+        if "\x00" in first_line:
+            raise FileProblem("This is not a CSV file (it contains binary data).")
         self.delimiter = _delimiter(first_line)
         self._reader = csv.reader(self._text, delimiter=self.delimiter)
         try:

@@ -87,6 +87,16 @@ def test_4_nul_byte_after_the_sniffed_part_is_rejected_in_the_preview_and_the_re
     # unreadable: the report drops it and says where it was)
 
 
+def test_4_a_stray_nul_early_in_the_file_rejects_its_order_the_same_way(shop):
+    rows = native_order("NUL-0", [("MUG", "1", "1.00")], ship_to_city="Bos\x00ton")
+    rows += native_order("OK-1", [("MUG", "1", "1.00")])
+
+    result = run_import(shop.acme, csv_bytes(NATIVE_HEADER, rows))
+
+    assert [(e.line, e.column) for e in result.errors] == [(2, "ship_to_city")]
+    assert numbers() == ["OK-1"]
+
+
 @pytest.mark.parametrize(
     ("fields", "column", "message"),
     [
