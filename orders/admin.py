@@ -39,9 +39,7 @@ from orders.admin_actions import ORDER_ACTIONS, OrderAction
 from orders.exceptions import OrderError
 from orders.forms import ImportUploadForm
 from orders.importing.formats import NATIVE_COLUMNS
-from orders.models import CLOSED_STATUSES, Customer, ImportJob, Order, OrderLine
-from orders.resources import OrderExportResource
-from orders.services.imports import (
+from orders.importing.jobs import (
     BACKGROUND_ROWS,
     can_import,
     import_job_check,
@@ -50,6 +48,8 @@ from orders.services.imports import (
     import_job_discard,
     import_job_resume,
 )
+from orders.models import CLOSED_STATUSES, Customer, ImportJob, Order, OrderLine
+from orders.resources import OrderExportResource
 from orders.signals import order_page_panels
 
 User = get_user_model()

@@ -391,7 +391,7 @@ class ImportJob(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     # The lease of the process working on the job ("host:pid"), renewed by its heartbeat; a
     # job whose worker is gone (dead pid on this host, or no heartbeat for the lease time) is
-    # interrupted (orders.services.imports.import_jobs_recover).
+    # interrupted (orders.importing.jobs.import_jobs_recover).
     worker = models.CharField(max_length=100, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Runs of the import.")

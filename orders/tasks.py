@@ -25,13 +25,13 @@ def fill_backorders() -> int:
 
 
 def preview_import(job_id: int) -> None:
-    from orders.services.imports import import_job_preview
+    from orders.importing.jobs import import_job_preview
 
     import_job_preview(job_id=job_id)
 
 
 def run_import(job_id: int) -> None:
-    from orders.services.imports import import_job_run
+    from orders.importing.jobs import import_job_run
 
     import_job_run(job_id=job_id)
 
@@ -39,6 +39,6 @@ def run_import(job_id: int) -> None:
 def recover_imports() -> int:
     """Periodic: imports whose worker died are marked interrupted (resumable), with the true
     count of what they created."""
-    from orders.services.imports import import_jobs_recover
+    from orders.importing.jobs import import_jobs_recover
 
     return import_jobs_recover()

@@ -72,6 +72,11 @@ from orders.importing.parsing import (
 from orders.importing.reader import CsvSource, FileProblem
 from orders.models import Customer, ImportedOrder, Order, OrderEvent, OrderLine
 from orders.resources import neutralise_formula
+from orders.services.customers import (
+    CustomerDetails,
+    customer_tiers,
+    customers_match_or_create,
+)
 from orders.services.intake import (
     ORDER_ROW_FIELDS,
     PAYMENT_STATUSES,
@@ -869,21 +874,10 @@ class OrderFileImport:
             )
 
     def _known_tiers(self, drafts: list[_Draft]) -> dict[tuple[str, str], str]:
-        refs = [d.customer_ref for d in drafts if d.customer_ref]
-        emails = [d.email for d in drafts if d.email]
-        tiers: dict[tuple[str, str], str] = {}
-        customers = Customer.objects.filter(client=self.client)
-        if refs:
-            for ref, tier in customers.filter(external_id__anyof=refs).values_list(
-                "external_id", "tier"
-            ):
-                tiers[("ref", ref)] = tier
-        if emails:
-            for email, tier in (
-                customers.filter(email__anyof=emails).order_by("-id").values_list("email", "tier")
-            ):
-                tiers[("email", email)] = tier  # the oldest match wins, as in _customers
-        return tiers
+        return customer_tiers(
+            client=self.client,
+            details=[CustomerDetails(d.customer_ref, d.email) for d in drafts],
+        )
 
     def _create_spooled(self) -> None:
         """Phase two: the spooled orders, most urgent first, in chunks (one transaction each)."""
@@ -1080,48 +1074,15 @@ class OrderFileImport:
         return records
 
     def _customers(self, records: list[_Spooled]) -> None:
-        """Match customers by the shop's id, then e-mail; create the rest (in this
-        transaction). Sets each order's customer."""
-        client = self.client
-        refs = list({r.customer_ref for r in records if r.customer_ref})
-        emails = list({r.email for r in records if r.email})
-        customers = Customer.objects.filter(client=client).order_by()
-        by_ref = (
-            dict(customers.filter(external_id__anyof=refs).values_list("external_id", "id"))
-            if refs
-            else {}
+        """Match or create each order's customer (in this transaction)."""
+        ids = customers_match_or_create(
+            client=self.client,
+            details=[
+                CustomerDetails(r.customer_ref, r.email, r.customer_name, r.tier) for r in records
+            ],
         )
-        by_email: dict[str, int] = {}
-        if emails:
-            for email, pk in (
-                customers.filter(email__anyof=emails).order_by("-id").values_list("email", "id")
-            ):
-                by_email[email] = pk  # the oldest match wins
-        new_rows: list[tuple] = []
-        waiting: list[tuple[_Spooled, int]] = []  # (order, index of its new customer)
-        new_at: dict[tuple[str, str], int] = {}
-        for record in records:
-            ref, email = record.customer_ref, record.email
-            pk = (by_ref.get(ref) if ref else None) or (by_email.get(email) if email else None)
-            if pk is not None:
-                record.new.customer_id = pk
-                continue
-            key = ("ref", ref) if ref else ("email", email) if email else None
-            at = new_at.get(key) if key else None
-            if at is None:
-                at = len(new_rows)
-                new_rows.append((client.pk, ref, email, record.customer_name, record.tier))
-                if ref:
-                    new_at[("ref", ref)] = at
-                if email:
-                    new_at[("email", email)] = at
-            waiting.append((record, at))
-        if new_rows:
-            ids = insert_rows(
-                Customer, ("client_id", "external_id", "email", "name", "tier"), new_rows
-            )
-            for record, at in waiting:
-                record.new.customer_id = ids[at]
+        for record, pk in zip(records, ids, strict=True):
+            record.new.customer_id = pk
 
 
 # -- the helper process of a large file's check phase ------------------------------------------

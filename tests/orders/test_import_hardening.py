@@ -19,11 +19,11 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from inventory.models import StockLevel
+from orders.importing import jobs as imports
 from orders.importing import pipeline
+from orders.importing.jobs import import_job_create, import_jobs_recover
 from orders.importing.reader import FileProblem
 from orders.models import Customer, ImportJob, Order, OrderLine
-from orders.services import imports
-from orders.services.imports import import_job_create, import_jobs_recover
 from tests.orders.import_files import NATIVE_HEADER, csv_bytes, native_order, read_csv
 from tests.orders.test_import_command import run as run_command
 from tests.orders.test_import_pipeline import counts, run_import

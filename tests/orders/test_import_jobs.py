@@ -20,17 +20,17 @@ from clients.models import Client, Membership
 from clients.services import membership_set
 from inventory.models import Product
 from orders.exceptions import OrderError
+from orders.importing import jobs as imports
 from orders.importing.formats import NATIVE_COLUMNS
-from orders.importing.pipeline import OrderFileImport
-from orders.models import Customer, ImportJob, Order, OrderEvent, OrderLine
-from orders.services import imports
-from orders.services.imports import (
+from orders.importing.jobs import (
     ImportNotAllowed,
     can_import,
     import_job_confirm,
     import_job_create,
     import_job_discard,
 )
+from orders.importing.pipeline import OrderFileImport
+from orders.models import Customer, ImportJob, Order, OrderEvent, OrderLine
 from tests.orders.import_files import NATIVE_HEADER, csv_bytes, native_order, read_csv
 
 pytestmark = pytest.mark.django_db

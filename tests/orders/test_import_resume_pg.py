@@ -26,8 +26,8 @@ from django.utils import timezone
 
 from clients.models import Membership
 from orders import tasks
+from orders.importing.jobs import import_job_create, import_job_run, import_jobs_recover
 from orders.models import ImportedOrder, ImportJob, Order, OrderLine
-from orders.services.imports import import_job_create, import_job_run, import_jobs_recover
 from tests.invariants import assert_stock_invariants
 from tests.orders.import_files import NATIVE_HEADER, csv_bytes, native_order
 
