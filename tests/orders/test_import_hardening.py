@@ -20,7 +20,7 @@ from django_q.models import Schedule
 
 from inventory.models import StockLevel
 from orders.importing import jobs as imports
-from orders.importing import pipeline
+from orders.importing import pipeline, triage
 from orders.importing.jobs import import_job_create, import_jobs_recover
 from orders.importing.reader import FileProblem
 from orders.models import Customer, ImportJob, Order, OrderLine
@@ -175,7 +175,7 @@ def test_4_a_price_that_rounds_up_past_the_limit_is_rejected(shop):
 
 def test_4_units_that_would_overflow_a_stock_counter_are_rejected_in_the_preview(shop):
     room = 1_500_000
-    StockLevel.objects.filter(product=shop.lamp).update(backordered=pipeline._COUNTER_MAX - room)
+    StockLevel.objects.filter(product=shop.lamp).update(backordered=triage.COUNTER_MAX - room)
     rows = (
         native_order("S-1", [("LAMP", "1000000", "1.00")])
         + native_order("S-2", [("LAMP", "600000", "1.00")])  # 1.6 M > 1.5 M
@@ -256,7 +256,7 @@ def test_4_an_order_the_database_refuses_at_create_is_rejected_alone(shop, monke
 def test_4_postgresql_refusing_a_counter_overflow_rejects_only_that_order(shop, monkeypatch):
     """With the check's counter rule switched off, PostgreSQL itself refuses the overflow:
     only that order is rejected, every other order of the chunk is created."""
-    monkeypatch.setattr(pipeline, "_COUNTER_MAX", 10**15)
+    monkeypatch.setattr(triage, "COUNTER_MAX", 10**15)
     StockLevel.objects.filter(product=shop.lamp).update(backordered=2_147_483_647 - 100)
     rows = (
         native_order("P-1", [("MUG", "1", "1.00")])
