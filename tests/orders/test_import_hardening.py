@@ -15,9 +15,12 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import DataError, connection
+from django.urls import reverse
 from django.utils import timezone
 from django_q.models import Schedule
 
+from clients.models import Membership
+from clients.services import membership_set
 from inventory.models import StockLevel
 from orders.importing import jobs as imports
 from orders.importing import pipeline, triage
@@ -518,3 +521,19 @@ def test_8_the_schedule_that_recovers_imports_is_set_up(db):
 
     schedule = Schedule.objects.get(name="Recover interrupted imports")
     assert (schedule.func, schedule.minutes) == ("orders.tasks.recover_imports", 5)
+
+
+def test_8_only_a_supervisor_of_the_jobs_client_may_resume_it(shop, client, make_user):
+    job = confirmed_job(shop, worker="other-host:9", heartbeat_at=timezone.now() - timedelta(1))
+    assert import_jobs_recover() == 1
+    # Supervises NORD, only an agent of ACME (the job's client).
+    mixed = make_user("mixed", clients=[shop.nord], role="supervisor")
+    membership_set(user=mixed, client=shop.acme, role=Membership.Role.AGENT)
+    client.force_login(mixed)
+
+    response = client.post(reverse("admin:orders_importjob_resume", args=[job.pk]))
+
+    assert response.status_code in (302, 403, 404)
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.INTERRUPTED
+    assert Order.objects.count() == 0
