@@ -34,6 +34,7 @@ _CUSTOMER_LIMITS = tuple(
         ("customer_id", "external_id"),
     )
 )
+_CUSTOMER_NAME_MAX = Customer._meta.get_field("name").max_length
 _SHIP_TO_KEYS = ("name", "address1", "address2", "city", "postcode", "region", "phone")
 # Where an intake problem points in the file: the order field's column (its line: where the
 # value was found), or for a line problem the line's row.
@@ -271,7 +272,7 @@ class OrderRows:
         draft.email = email
         draft.customer_name = (
             value_of("customer_name")[1] or value_of("ship_to_name")[1] or email or "Guest customer"
-        )[: _CUSTOMER_LIMITS[1][1]]  # (only a fallback can be longer: the others were checked)
+        )[:_CUSTOMER_NAME_MAX]  # (only a fallback can be longer: the others were checked)
         draft.customer_ref = value_of("customer_id")[1]
         tier = value_of("customer_tier")[1].lower()
         if tier and tier not in TIERS:
