@@ -309,6 +309,10 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 IMPORT_BACKGROUND_ROWS = int(os.environ.get("IMPORT_BACKGROUND_ROWS", "5000"))
+# An import whose worker sent no heartbeat for this long is taken for dead (interrupted,
+# resumable); a confirmed import not picked up by any worker after the patience, likewise.
+IMPORT_LEASE_SECONDS = int(os.environ.get("IMPORT_LEASE_SECONDS", "300"))
+IMPORT_QUEUE_PATIENCE_SECONDS = int(os.environ.get("IMPORT_QUEUE_PATIENCE_SECONDS", "3600"))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 

@@ -40,15 +40,17 @@ from orders.admin_actions import ORDER_ACTIONS, OrderAction
 from orders.exceptions import OrderError
 from orders.forms import ImportUploadForm
 from orders.importing.formats import NATIVE_COLUMNS
-from orders.models import CLOSED_STATUSES, Customer, ImportJob, Order, OrderLine
-from orders.resources import OrderExportResource
-from orders.services.imports import (
+from orders.importing.jobs import (
     BACKGROUND_ROWS,
     can_import,
+    import_job_check,
     import_job_confirm,
     import_job_create,
     import_job_discard,
+    import_job_resume,
 )
+from orders.models import CLOSED_STATUSES, Customer, ImportJob, Order, OrderLine
+from orders.resources import OrderExportResource
 from orders.signals import order_page_panels
 
 User = get_user_model()
@@ -675,6 +677,7 @@ class ImportJobAdmin(ClientScopedAdmin):
             path("<int:job_id>/status/", view(self.status_view), name="orders_importjob_status"),
             path("<int:job_id>/confirm/", view(self.confirm_view), name="orders_importjob_confirm"),
             path("<int:job_id>/discard/", view(self.discard_view), name="orders_importjob_discard"),
+            path("<int:job_id>/resume/", view(self.resume_view), name="orders_importjob_resume"),
             path(
                 "<int:job_id>/rejected.csv",
                 view(self.rejected_view),
@@ -744,7 +747,7 @@ class ImportJobAdmin(ClientScopedAdmin):
         return response
 
     def status_view(self, request, job_id):
-        job = self._job(request, job_id)
+        job = import_job_check(self._job(request, job_id))
         return JsonResponse(
             {
                 "status": job.status,
@@ -765,6 +768,7 @@ class ImportJobAdmin(ClientScopedAdmin):
                     ImportJob.Status.DONE,
                     ImportJob.Status.FAILED,
                     ImportJob.Status.DISCARDED,
+                    ImportJob.Status.INTERRUPTED,
                 ),
             }
         )
@@ -775,6 +779,19 @@ class ImportJobAdmin(ClientScopedAdmin):
         job = self._job(request, job_id)
         try:
             job = import_job_confirm(job=job, user=request.user)
+        except OrderError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            if job.status == ImportJob.Status.DONE:
+                self.message_user(request, job.message, messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:orders_importjob_change", args=[job.pk]))
+
+    def resume_view(self, request, job_id):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        job = self._job(request, job_id)
+        try:
+            job = import_job_resume(job=job, user=request.user)
         except OrderError as exc:
             self.message_user(request, str(exc), messages.ERROR)
         else:
@@ -805,7 +822,7 @@ class ImportJobAdmin(ClientScopedAdmin):
         )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        job = self._job(request, object_id)
+        job = import_job_check(self._job(request, object_id))  # a dead worker's job: marked
         context = {
             **self.admin_site.each_context(request),
             "title": f"Import {job.file_name}",
@@ -815,6 +832,8 @@ class ImportJobAdmin(ClientScopedAdmin):
             in (ImportJob.Status.UPLOADED, ImportJob.Status.VALIDATING, ImportJob.Status.IMPORTING),
             "can_confirm": job.status == ImportJob.Status.PREVIEWED
             and (job.orders_new > 0)
+            and can_import(request.user, job.client),
+            "can_resume": job.status == ImportJob.Status.INTERRUPTED
             and can_import(request.user, job.client),
             "queue_url": reverse("admin:orders_order_changelist") + f"?client={job.client_id}",
         }

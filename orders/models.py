@@ -346,6 +346,9 @@ class ImportJob(models.Model):
         VALIDATING = "validating", "Checking"  # the preview is being computed
         PREVIEWED = "previewed", "Preview ready"  # counts and errors known, awaiting confirm
         IMPORTING = "importing", "Importing"  # confirmed, orders being created
+        # The worker importing it died (heartbeat lost); what it created is counted and kept:
+        # a supervisor resumes it (orders already created are recognised, never doubled).
+        INTERRUPTED = "interrupted", "Interrupted"
         DONE = "done", "Done"  # finished; see the counts
         FAILED = "failed", "Failed"  # the file could not be read at all
         DISCARDED = "discarded", "Discarded"  # the user did not confirm
@@ -386,6 +389,12 @@ class ImportJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The lease of the process working on the job ("host:pid"), renewed by its heartbeat; a
+    # job whose worker is gone (dead pid on this host, or no heartbeat for the lease time) is
+    # interrupted (orders.importing.jobs.import_jobs_recover).
+    worker = models.CharField(max_length=100, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Runs of the import.")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -405,3 +414,15 @@ class ImportJob(models.Model):
             return round(100 * checked)
         created = min(1.0, self.orders_created / self.orders_new) if self.orders_new else 0.0
         return round(50 * checked + 50 * created)
+
+
+class ImportedOrder(models.Model):
+    """Which import job created which order: written in the same transaction as the order, so
+    a job's count of created orders is read from the database (true even after its worker was
+    killed) and a resumed job tells its own earlier orders from ones imported before."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="created_orders")
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="+")
+
+    def __str__(self) -> str:
+        return f"order {self.order_id} by import {self.job_id}"

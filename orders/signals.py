@@ -11,3 +11,8 @@ order_page_panels = Signal()
 # Sent by ``seed_demo`` after the orders backlog exists, with ``rng`` (random.Random): higher
 # apps add their demo data (carriers, waves, shipments …) on top of it.
 demo_data_seeded = Signal()
+
+# Sent by the order file import after each chunk of orders is committed, with ``job_id`` (or
+# None) and ``orders_created`` (so far, this run): a hook for progress and for tests that stop
+# a worker at a known point.
+import_chunk_created = Signal()

@@ -25,12 +25,20 @@ def fill_backorders() -> int:
 
 
 def preview_import(job_id: int) -> None:
-    from orders.services.imports import import_job_preview
+    from orders.importing.jobs import import_job_preview
 
     import_job_preview(job_id=job_id)
 
 
 def run_import(job_id: int) -> None:
-    from orders.services.imports import import_job_run
+    from orders.importing.jobs import import_job_run
 
     import_job_run(job_id=job_id)
+
+
+def recover_imports() -> int:
+    """Periodic: imports whose worker died are marked interrupted (resumable), with the true
+    count of what they created."""
+    from orders.importing.jobs import import_jobs_recover
+
+    return import_jobs_recover()

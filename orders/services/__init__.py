@@ -7,10 +7,17 @@ from orders.services.allocation import (
     orders_allocate_in_priority_order,
     priority_key,
 )
+from orders.services.customers import (
+    CustomerDetails,
+    customer_match_or_create,
+    customers_match_or_create,
+)
 from orders.services.intake import (
     LineInput,
     OrderInput,
+    OrderProblem,
     compute_ship_by,
+    order_input_problems,
     orders_create_batch,
     validate_order_input,
 )
@@ -45,13 +52,17 @@ __all__ = [
     "SHIPPABLE_STATUSES",
     "TRANSITIONS",
     "AllocationReport",
+    "CustomerDetails",
     "LineInput",
     "OrderInput",
+    "OrderProblem",
     "ShipResult",
     "ShippedUnits",
     "backorders_fill",
     "check_transition",
     "compute_ship_by",
+    "customer_match_or_create",
+    "customers_match_or_create",
     "order_add_note",
     "order_assign",
     "order_cancel",
@@ -60,6 +71,7 @@ __all__ = [
     "order_expedite",
     "order_flag_delay",
     "order_hold",
+    "order_input_problems",
     "order_mark_delivered",
     "order_move",
     "order_reallocate",

@@ -25,8 +25,8 @@ from fulfillment import services as fulfillment_services
 from fulfillment.models import Carrier, CarrierAccount, CarrierService, TrackingEvent
 from inventory.models import Product, StockLevel, StockMovement, Warehouse
 from orders import services as order_services
+from orders.importing.jobs import import_job_create
 from orders.models import ImportJob, Order
-from orders.services.imports import import_job_create
 from tests.orders.import_files import NATIVE_HEADER, csv_bytes, native_order
 
 pytestmark = pytest.mark.django_db

@@ -10,6 +10,7 @@ SCHEDULES = [
     # name, dotted task path, every N minutes
     ("Refresh order priorities", "orders.tasks.refresh_priorities", 5),
     ("Fill backorders (safety net)", "orders.tasks.fill_backorders", 30),
+    ("Recover interrupted imports", "orders.tasks.recover_imports", 5),
 ]
 
 
