@@ -219,5 +219,10 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 IMPORT_BACKGROUND_ROWS = int(os.environ.get("IMPORT_BACKGROUND_ROWS", "5000"))
+# Replenishment: schedule period (minutes), one run's time limit (seconds, below Q retry), and
+# up to how many rules "Run now" plans in the request instead of in a worker.
+REPLENISHMENT_EVERY_MINUTES = int(os.environ.get("REPLENISHMENT_EVERY_MINUTES", "60"))
+REPLENISHMENT_TIMEOUT = int(os.environ.get("REPLENISHMENT_TIMEOUT", "900"))
+REPLENISHMENT_INLINE_RULES = int(os.environ.get("REPLENISHMENT_INLINE_RULES", "5000"))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

@@ -34,3 +34,10 @@ def run_import(job_id: int) -> None:
     from orders.services.imports import import_job_run
 
     import_job_run(job_id=job_id)
+
+
+def refresh_expected_availability(product_ids: list[int] | None = None) -> int:
+    """Re-date backordered lines from open purchase orders (all lines when no ids given)."""
+    from orders.services import backorders_expected_refresh
+
+    return backorders_expected_refresh(product_ids=product_ids)

@@ -7,6 +7,7 @@ from orders.services.allocation import (
     orders_allocate_in_priority_order,
     priority_key,
 )
+from orders.services.expected import backorders_expected_refresh
 from orders.services.intake import (
     LineInput,
     OrderInput,
@@ -49,6 +50,7 @@ __all__ = [
     "OrderInput",
     "ShipResult",
     "ShippedUnits",
+    "backorders_expected_refresh",
     "backorders_fill",
     "check_transition",
     "compute_ship_by",
