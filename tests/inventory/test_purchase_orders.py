@@ -204,7 +204,7 @@ def test_delivery_note_with_bad_rows_changes_nothing(po_setup):
 
 def test_delivery_note_receives_rows(po_setup):
     po = make_po(po_setup, [(po_setup["lamp"], 10), (po_setup["mug"], 4)], status="sent")
-    good = "Supplier SKU;Qty\nT-LAMP;5\nt-lamp;5\nT-MUG;4\n".encode()
+    good = b"Supplier SKU;Qty\nT-LAMP;5\nt-lamp;5\nT-MUG;4\n"
     purchasing.purchase_order_receive_delivery_note(purchase_order=po, data=good)
     po.refresh_from_db()
     assert po.status == "received"
@@ -212,8 +212,8 @@ def test_delivery_note_receives_rows(po_setup):
 
 
 def test_supplier_late_and_learnt_lead_time(po_setup):
-    from inventory.selectors import late_purchase_orders, suppliers_with_late_counts
     from inventory.models import Supplier
+    from inventory.selectors import late_purchase_orders, suppliers_with_late_counts
 
     po = make_po(po_setup, [(po_setup["lamp"], 10)], status="sent")
     assert not late_purchase_orders().exists()
@@ -252,8 +252,8 @@ def test_expected_availability_in_priority_order(po_setup, make_order):
     from orders.services import order_expedite
 
     first = make_order(client, [(lamp, 5)], number="A-FIRST")
-    second = make_order(client, [(lamp, 5)], number="B-SECOND")
-    third = make_order(client, [(lamp, 5)], number="C-THIRD")
+    make_order(client, [(lamp, 5)], number="B-SECOND")
+    make_order(client, [(lamp, 5)], number="C-THIRD")
     order_expedite(order=first, note="urgent")
     soon = make_po(po_setup, [(lamp, 6)], status="sent")
     later = make_po(po_setup, [(lamp, 4)], status="sent")

@@ -1,0 +1,196 @@
+"""Replenishment pages through the test client: scoping, per-client roles, Run now, PO
+actions, receiving (form and delivery note), bad input as messages."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from clients.models import Membership
+from inventory.models import PurchaseOrder, ReorderRule, StockLevel, StockMovement
+
+pytestmark = pytest.mark.django_db
+
+PAGE = "admin:inventory_replenishment"
+RUN = "admin:inventory_replenishment_run"
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def shop(
+    make_client, make_warehouse, make_product, make_supplier, make_terms, make_rule, make_user
+):
+    acme, nord = make_client("ACME"), make_client("NORD")
+    east = make_warehouse("EAST")
+    lamp = make_product(acme, "ACME-LAMP", stock={east: 2})
+    nord_mug = make_product(nord, "NORD-MUG", stock={east: 1})
+    acme_sup = make_supplier(acme, "ACMESUP")
+    nord_sup = make_supplier(nord, "NORDSUP")
+    make_terms(acme_sup, lamp, supplier_sku="AS-LAMP", unit_cost=Decimal("4.00"), pack_multiple=10)
+    make_terms(nord_sup, nord_mug, supplier_sku="NS-MUG")
+    make_rule(lamp, east, min_qty=5, max_qty=20)
+    make_rule(nord_mug, east, min_qty=5, max_qty=20)
+    supervisor = make_user("sup", clients=[acme], role=Membership.Role.SUPERVISOR)
+    agent = make_user("agent", clients=[acme], role=Membership.Role.AGENT)
+    mixed = make_user("mixed", clients=[nord], role=Membership.Role.SUPERVISOR)
+    from clients.services import membership_set
+
+    membership_set(user=mixed, client=acme, role=Membership.Role.AGENT)
+    return {
+        "acme": acme,
+        "nord": nord,
+        "east": east,
+        "lamp": lamp,
+        "supervisor": supervisor,
+        "agent": agent,
+        "mixed": mixed,
+    }
+
+
+def test_run_now_plans_only_the_supervisors_clients(client, shop):
+    client.force_login(shop["supervisor"])
+    response = client.post(reverse(RUN), follow=True)
+    assert response.status_code == 200
+    assert "Replenishment run" in response.content.decode()
+    po = PurchaseOrder.objects.get()
+    assert po.client == shop["acme"]
+    assert [ln.quantity for ln in po.lines.all()] == [20]  # 20 − 2 = 18 → 2 packs of 10
+    page = client.get(reverse(PAGE)).content.decode()
+    assert "ACME-LAMP" in page and "NORD-MUG" not in page
+    assert "order 20 = 2 cases of 10" in page
+
+
+def test_agent_sees_but_cannot_run_or_approve(client, shop):
+    client.force_login(shop["supervisor"])
+    client.post(reverse(RUN))
+    client.force_login(shop["agent"])
+    assert client.get(reverse(PAGE)).status_code == 200
+    assert client.post(reverse(RUN)).status_code == 403
+    po = PurchaseOrder.objects.get()
+    response = client.post(reverse("admin:inventory_purchaseorder_do", args=[po.pk, "approve"]))
+    assert response.status_code in (302, 403)
+    po.refresh_from_db()
+    assert po.status == "draft"
+
+
+def test_mixed_role_user_cannot_approve_other_clients_po(client, shop):
+    client.force_login(shop["supervisor"])
+    client.post(reverse(RUN))
+    po = PurchaseOrder.objects.get()
+    client.force_login(shop["mixed"])  # supervises NORD, only an agent of ACME
+    response = client.post(
+        reverse("admin:inventory_purchaseorder_do", args=[po.pk, "approve"]), follow=True
+    )
+    assert "Only a supervisor of ACME may do this." in response.content.decode()
+    po.refresh_from_db()
+    assert po.status == "draft"
+    # … and list editing of rules is off for them (their roles differ per client).
+    page = client.get(reverse("admin:inventory_reorderrule_changelist")).content.decode()
+    assert 'name="form-0-min_qty"' not in page
+
+
+def test_other_clients_po_is_not_found(client, shop, make_user):
+    client.force_login(shop["supervisor"])
+    client.post(reverse(RUN))
+    po = PurchaseOrder.objects.get()
+    outsider = make_user("out", clients=[shop["nord"]], role=Membership.Role.SUPERVISOR)
+    client.force_login(outsider)
+    assert (
+        client.get(reverse("admin:inventory_purchaseorder_change", args=[po.pk])).status_code == 404
+    )
+    assert (
+        client.get(reverse("admin:inventory_purchaseorder_receive", args=[po.pk])).status_code
+        == 404
+    )
+    assert (
+        client.post(
+            reverse("admin:inventory_purchaseorder_do", args=[po.pk, "approve"])
+        ).status_code
+        == 404
+    )
+
+
+def test_illegal_move_is_a_message(client, shop):
+    client.force_login(shop["supervisor"])
+    client.post(reverse(RUN))
+    po = PurchaseOrder.objects.get()
+    response = client.post(
+        reverse("admin:inventory_purchaseorder_do", args=[po.pk, "send"]), follow=True
+    )
+    assert response.status_code == 200
+    assert "draft: it cannot be sent" in response.content.decode()
+
+
+def test_approve_send_receive_through_pages(client, shop, mailoutbox):
+    client.force_login(shop["supervisor"])
+    client.post(reverse(RUN))
+    po = PurchaseOrder.objects.get()
+    do = lambda name: client.post(reverse("admin:inventory_purchaseorder_do", args=[po.pk, name]))  # noqa: E731
+    do("approve")
+    do("send")
+    po.refresh_from_db()
+    assert po.status == "sent" and len(mailoutbox) == 1
+    pdf = client.get(reverse("admin:inventory_purchaseorder_pdf", args=[po.pk]))
+    assert pdf["Content-Type"] == "application/pdf"
+    line = po.lines.get()
+    receive = reverse("admin:inventory_purchaseorder_receive", args=[po.pk])
+    page = client.get(receive)
+    assert page.status_code == 200 and "AS-LAMP" in page.content.decode()
+    # Over-receipt: a message on the form, nothing booked.
+    response = client.post(receive, {"kind": "form", f"line_{line.pk}": "21"})
+    assert response.status_code == 200
+    assert "21 is more than the 20 still receivable" in response.content.decode()
+    assert StockLevel.objects.get(product=shop["lamp"]).on_hand == 2
+    # A bad delivery note: row errors, nothing booked.
+    bad = SimpleUploadedFile("note.csv", b"supplier_sku,quantity\nAS-LAMP,x\n")
+    response = client.post(receive, {"kind": "file", "file": bad})
+    assert "Row 2: quantity &#x27;x&#x27; is not a whole number" in response.content.decode()
+    assert StockMovement.objects.filter(reference__startswith=po.number).count() == 0
+    good = SimpleUploadedFile("note.csv", b"supplier_sku,quantity\nAS-LAMP,20\n")
+    response = client.post(receive, {"kind": "file", "file": good})
+    assert response.status_code == 302
+    po.refresh_from_db()
+    assert po.status == "received"
+    assert StockLevel.objects.get(product=shop["lamp"]).on_hand == 22
+
+
+def test_rule_list_is_editable_for_a_supervisor(client, shop):
+    client.force_login(shop["supervisor"])
+    page = client.get(reverse("admin:inventory_reorderrule_changelist")).content.decode()
+    assert 'name="form-0-min_qty"' in page
+    assert "NORD-MUG" not in page
+    rule = ReorderRule.objects.get(product=shop["lamp"])
+    data = {
+        "form-TOTAL_FORMS": "1",
+        "form-INITIAL_FORMS": "1",
+        "form-0-id": str(rule.pk),
+        "form-0-policy": "min_max",
+        "form-0-min_qty": "7",
+        "form-0-max_qty": "30",
+        "form-0-active": "on",
+        "_save": "Save",
+    }
+    client.post(reverse("admin:inventory_reorderrule_changelist"), data)
+    rule.refresh_from_db()
+    assert (rule.min_qty, rule.max_qty) == (7, 30)
+
+
+def test_supplier_list_and_pages_render(client, shop):
+    client.force_login(shop["supervisor"])
+    for name in (
+        "supplier",
+        "supplierproduct",
+        "purchaseorder",
+        "replenishmentrun",
+        "replenishmentpolicy",
+    ):
+        assert client.get(reverse(f"admin:inventory_{name}_changelist")).status_code == 200
+    page = client.get(reverse("admin:inventory_supplier_changelist")).content.decode()
+    assert "ACMESUP" in page and "NORDSUP" not in page
