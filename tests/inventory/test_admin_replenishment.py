@@ -194,3 +194,44 @@ def test_supplier_list_and_pages_render(client, shop):
         assert client.get(reverse(f"admin:inventory_{name}_changelist")).status_code == 200
     page = client.get(reverse("admin:inventory_supplier_changelist")).content.decode()
     assert "ACMESUP" in page and "NORDSUP" not in page
+
+
+def test_order_page_shows_expected_availability(client, shop, make_order, make_user):
+    from inventory import purchasing
+    from orders.services import backorders_expected_refresh
+
+    order = make_order(shop["acme"], [(shop["lamp"], 7)], number="WAITING-1")  # 2 on hand
+    client.force_login(shop["supervisor"])
+    backorders_expected_refresh()
+    page = client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
+    assert "no purchase order covers 5 units" in page
+    client.post(reverse(RUN))
+    po = PurchaseOrder.objects.get(client=shop["acme"])
+    purchasing.purchase_order_approve(purchase_order=po)
+    purchasing.purchase_order_send(purchase_order=po)
+    backorders_expected_refresh()
+    page = client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
+    assert f"expected {po.expected_on:%Y-%m-%d} from {po.number}" in page
+
+
+def test_setup_schedules_is_idempotent_with_replenishment_timeout_below_retry(settings):
+    from django.core.management import call_command
+    from django_q.models import Schedule
+
+    call_command("setup_schedules")
+    call_command("setup_schedules")
+    schedule = Schedule.objects.get(name="Replenishment run")
+    assert Schedule.objects.filter(name="Replenishment run").count() == 1
+    assert schedule.func == "inventory.tasks.run_replenishment"
+    assert schedule.minutes == 60
+    assert schedule.kwargs == "q_options={'timeout': 900}"
+    assert settings.Q_CLUSTER["retry"] > 900
+    assert schedule.next_run > schedule.next_run.now(schedule.next_run.tzinfo)
+
+
+def test_task_runs_the_plan(shop):
+    from inventory.tasks import run_replenishment
+
+    result = run_replenishment()
+    assert result["rules"] == 2 and result["created"] == 2
+    assert run_replenishment()["created"] == 0
