@@ -294,3 +294,42 @@ def test_supply_change_enqueues_redating_after_commit(
     with django_capture_on_commit_callbacks(execute=True):
         purchasing.purchase_order_send(purchase_order=po)
     assert queued == [("orders.tasks.refresh_expected_availability", [po_setup["lamp"].pk])]
+
+
+def test_on_order_equals_open_po_quantity_through_a_random_sequence(po_setup, make_warehouse):
+    import random
+
+    rng = random.Random(7)
+    west = make_warehouse("WEST")
+    pos = []
+    for n in range(6):
+        po = PurchaseOrder.objects.create(
+            client=po_setup["client"],
+            supplier=po_setup["supplier"],
+            warehouse=po_setup["east"] if n % 2 else west,
+            status="approved",
+        )
+        for product in (po_setup["lamp"], po_setup["mug"]):
+            PurchaseOrderLine.objects.create(
+                purchase_order=po, product=product, quantity=rng.randint(1, 20)
+            )
+        pos.append(po)
+    for _ in range(30):
+        po = rng.choice(pos)
+        po.refresh_from_db()
+        action = rng.choice(["send", "receive", "receive", "cancel"])
+        try:
+            if action == "send":
+                purchasing.purchase_order_send(purchase_order=po)
+            elif action == "cancel":
+                purchasing.purchase_order_cancel(purchase_order=po)
+            else:
+                line = rng.choice(list(po.lines.all()))
+                purchasing.purchase_order_receive(
+                    purchase_order=po,
+                    quantities={line.pk: rng.randint(1, max(line.quantity_open, 1))},
+                )
+        except (InvalidPurchaseOrderTransition, ReceiptError):
+            pass  # an illegal move changes nothing: checked by the invariant below
+        assert_on_order_matches_open_pos()
+    assert_stock_invariants()
