@@ -252,15 +252,23 @@ class ReorderRule(models.Model):
         MIN_MAX = "min_max", "Min/max"  # below min projected: order up to max
         DEMAND = "demand", "Demand-driven"  # reorder point from demand, lead time and spread
 
+    # Every run rewrites the plan columns of many rules, and each index is one more write per
+    # row: product is served by the (product, warehouse) unique index; warehouse and supplier
+    # rows are never deleted (PROTECT finds them by a rare scan).
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+")
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="reorder_rules")
-    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="+")
+    product = models.ForeignKey(
+        Product, on_delete=models.CASCADE, related_name="reorder_rules", db_index=False
+    )
+    warehouse = models.ForeignKey(
+        Warehouse, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     supplier = models.ForeignKey(
         Supplier,
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
         help_text="Empty: the product's preferred supplier.",
     )
     policy = models.CharField(max_length=10, choices=Policy.choices, default=Policy.MIN_MAX)
@@ -275,7 +283,7 @@ class ReorderRule(models.Model):
     active = models.BooleanField(default=True)
 
     # The last plan (written by the replenishment run).
-    planned_at = models.DateTimeField(null=True, blank=True)
+    planned_at = models.DateTimeField("plan changed at", null=True, blank=True)
     projected = models.IntegerField(null=True, blank=True)
     daily_demand = models.FloatField(null=True, blank=True)
     reorder_point = models.FloatField(null=True, blank=True)
@@ -443,6 +451,9 @@ class ReplenishmentRun(models.Model):
     pos_auto_approved = models.PositiveIntegerField(default=0)
     lines_written = models.PositiveIntegerField(default=0)
     errors = models.TextField(blank=True)
+    timings = models.JSONField(
+        default=dict, blank=True, help_text="Seconds per phase (read, demand, plan, write)."
+    )
 
     class Meta:
         ordering = ["-id"]

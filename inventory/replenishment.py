@@ -18,8 +18,9 @@ How a run works (one transaction; the query count does not depend on the number 
    it: the "PO grows on every run" bug cannot happen).
 5. Write in bulk (``core.bulk``): new draft POs and lines (COPY), changed lines (one
    ``UPDATE … FROM unnest``), lines no longer needed deleted, empty drafts deleted, totals and
-   expected dates, every rule's plan; drafts under the client's auto-approve threshold are
-   approved.
+   expected dates, the plan of every rule whose plan changed (``planned_at`` = when it last
+   changed; the run's own time is on its row); drafts under the client's auto-approve
+   threshold are approved.
 
 The ``UniqueConstraint`` "one draft per supplier × warehouse" is the last line of defence:
 even code that bypassed the lock could not create a second draft.
@@ -70,7 +71,14 @@ class RunCounts:
     pos_updated: int = 0
     pos_auto_approved: int = 0
     lines_written: int = 0
+    rules_changed: int = 0
     errors: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def lap(self, phase: str, since: float) -> float:
+        now = time.perf_counter()
+        self.timings[phase] = round(self.timings.get(phase, 0.0) + now - since, 3)
+        return now
 
 
 def replenishment_run(
@@ -114,6 +122,7 @@ def replenishment_run(
         pos_auto_approved=counts.pos_auto_approved,
         lines_written=counts.lines_written,
         errors="\n".join(counts.errors)[:5000],
+        timings=counts.timings,
     )
     run.refresh_from_db()
     return run
@@ -123,6 +132,9 @@ def _take_run_lock() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [RUN_LOCK_KEY])
+            # The demand aggregation groups ~1M (product, day) rows: in memory, not on disk
+            # (the default 4 MB spills it to temporary files). For this transaction only.
+            cursor.execute("SET LOCAL work_mem = '128MB'")
 
 
 def _scoped(qs, client_ids, field_name="client_id"):
@@ -142,6 +154,7 @@ def _plan_and_write(*, run: ReplenishmentRun, client_ids: list[int] | None) -> R
     counts = RunCounts()
     now = timezone.now()
     today = timezone.localdate(now)
+    clock = time.perf_counter()
 
     # 2. Lock the drafts this run may rewrite.
     drafts = {
@@ -171,6 +184,15 @@ def _plan_and_write(*, run: ReplenishmentRun, client_ids: list[int] | None) -> R
             "max_qty",
             "demand_days",
             "review_days",
+            # the stored plan: rules whose plan did not change are not rewritten
+            "projected",
+            "daily_demand",
+            "reorder_point",
+            "order_up_to",
+            "suggested_qty",
+            "order_by",
+            "days_of_cover",
+            "explanation",
         )
     )
     counts.rules_evaluated = len(rules)
@@ -238,6 +260,7 @@ def _plan_and_write(*, run: ReplenishmentRun, client_ids: list[int] | None) -> R
             draft_lines[(po_id, p)] = (line_id, qty)
             po_lines[po_id][p] = (qty, cost)
 
+    clock = counts.lap("read", clock)
     rules_per_product: dict[int, int] = defaultdict(int)
     for rule in rules:
         rules_per_product[rule[2]] += 1
@@ -248,13 +271,16 @@ def _plan_and_write(*, run: ReplenishmentRun, client_ids: list[int] | None) -> R
             since=today - timedelta(days=days), until=today, product_ids=product_ids
         )
 
+    clock = counts.lap("demand", clock)
+
     # 4. Plan every rule in memory.
     rule_rows = []
     wanted: dict[tuple[int, int], dict[int, tuple[int, Decimal, str, str, float, int]]] = (
         defaultdict(dict)
     )
     managed: set[tuple[int, int, int]] = set()  # (supplier, warehouse, product) the run decides
-    for pk, client_id, p, w, supplier_id, policy, min_qty, max_qty, days, review in rules:
+    for rule in rules:
+        pk, client_id, p, w, supplier_id, policy, min_qty, max_qty, days, review = rule[:10]
         supplier_id = supplier_id or preferred.get(p)
         supplier_lead = suppliers.get(supplier_id)
         t = terms.get((supplier_id, p)) if supplier_lead is not None else None
@@ -296,20 +322,18 @@ def _plan_and_write(*, run: ReplenishmentRun, client_ids: list[int] | None) -> R
         text = result.explanation
         if supplier_id is None and result.suggested_qty:
             text += " — no active supplier for this product: nothing put on a PO"
-        rule_rows.append(
-            (
-                pk,
-                now,
-                projected,
-                round(daily, 4),
-                round(result.reorder_point, 4),
-                round(result.order_up_to, 4),
-                result.suggested_qty,
-                result.order_by,
-                None if result.days_of_cover is None else round(result.days_of_cover, 2),
-                text,
-            )
+        stored = (
+            projected,
+            round(daily, 4),
+            round(result.reorder_point, 4),
+            round(result.order_up_to, 4),
+            result.suggested_qty,
+            result.order_by,
+            None if result.days_of_cover is None else round(result.days_of_cover, 2),
+            text,
         )
+        if stored != rule[10:]:
+            rule_rows.append((pk, now, *stored))
         if result.suggested_qty:
             counts.suggestions += 1
         if supplier_id is None:
@@ -326,6 +350,7 @@ def _plan_and_write(*, run: ReplenishmentRun, client_ids: list[int] | None) -> R
             )
 
     # 5. Write.
+    clock = counts.lap("plan", clock)
     new_lines, changed_lines, dead_lines = [], [], []
     touched: set[int] = set()
     for s, w, p in managed:
@@ -418,6 +443,7 @@ def _plan_and_write(*, run: ReplenishmentRun, client_ids: list[int] | None) -> R
                 pk__in=approve, status=DRAFT
             ).update(status=APPROVED, approved_at=now, auto_approved=True)
 
+    clock = counts.lap("write purchase orders", clock)
     update_rows(
         ReorderRule,
         [
@@ -434,4 +460,6 @@ def _plan_and_write(*, run: ReplenishmentRun, client_ids: list[int] | None) -> R
         rule_rows,
         batch_size=max(len(rule_rows), 1),
     )
+    counts.rules_changed = len(rule_rows)
+    counts.lap("write rules", clock)
     return counts
