@@ -310,6 +310,10 @@ def _per_rule_orm_loop(rule_ids: list[int]) -> dict[int, int]:
     return out
 
 
+def _phases(run) -> None:
+    row("phases (s)", ", ".join(f"{k} {v:.2f}" for k, v in run.timings.items()))
+
+
 def run(args) -> bool:
     from django.db import connection, transaction
 
@@ -344,12 +348,14 @@ def run(args) -> bool:
         "to order / drafts / lines",
         f"{run1.suggestions:,} / {run1.pos_created:,} / {run1.lines_written:,}",
     )
+    _phases(run1)
     heading("Same run again (idempotent)")
     with measure() as m2:
         run2 = replenishment_run(trigger="bench")
     row("wall", m2.seconds, "s")
     row("SQL statements", m2.queries)
     row("drafts created / lines written", f"{run2.pos_created} / {run2.lines_written}")
+    _phases(run2)
     if run2.pos_created or run2.lines_written:
         print("  CHECK FAILED: the second run changed purchase orders")
         ok = False
