@@ -7,6 +7,7 @@ Scoping by ``clients.scoping`` everywhere; agents read, and changes need the sup
 
 from __future__ import annotations
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -75,8 +76,35 @@ class SupervisorEditsMixin:
 
 
 # -- suppliers ----------------------------------------------------------------------------------
+class SupplierProductForm(forms.ModelForm):
+    class Meta:
+        model = SupplierProduct
+        fields = (
+            "supplier",
+            "product",
+            "supplier_sku",
+            "unit_cost",
+            "lead_time_days",
+            "min_order_qty",
+            "pack_multiple",
+            "preferred",
+        )
+
+    def clean(self):
+        data = super().clean()
+        product, supplier = data.get("product"), getattr(self.instance, "supplier", None)
+        if supplier is None:
+            supplier = data.get("supplier")
+        if product and supplier and product.client_id != supplier.client_id:
+            raise forms.ValidationError(
+                f"{product.sku} belongs to another client than supplier {supplier.code}."
+            )
+        return data
+
+
 class SupplierProductInline(ClientScopedInlineMixin, admin.TabularInline):
     model = SupplierProduct
+    form = SupplierProductForm
     fields = (
         "product",
         "supplier_sku",
@@ -171,6 +199,7 @@ class SupplierProductAdmin(SupervisorEditsMixin, ClientScopedAdmin):
     search_fields = ("^supplier_sku", "^product__sku")
     raw_id_fields = ("product", "supplier")
     exclude = ("client",)
+    form = SupplierProductForm
     paginator = BoundedCountPaginator
 
     def save_model(self, request, obj, form, change):

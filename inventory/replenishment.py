@@ -421,7 +421,10 @@ def _plan_and_write(*, run: ReplenishmentRun, client_ids: list[int] | None) -> R
     if empty:
         PurchaseOrder.objects.filter(pk__in=empty, status=DRAFT).delete()
     header_rows = []
-    for po_id in sorted((touched | new_ids) - set(empty)):
+    # Every draft the plan wants gets today's expected date (lead time from today), not only
+    # the changed ones: a draft left alone for a week would otherwise promise last week's date.
+    wanted_ids = {drafts[g][0] for g in wanted}
+    for po_id in sorted((touched | new_ids | wanted_ids) - set(empty)):
         total = sum((qty * cost for qty, cost in po_lines[po_id].values()), Decimal(0))
         expected = today + timedelta(days=math.ceil(lead_of.get(po_id, 0)))
         header_rows.append((po_id, total, expected))

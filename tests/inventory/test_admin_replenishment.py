@@ -235,3 +235,26 @@ def test_task_runs_the_plan(shop):
     result = run_replenishment()
     assert result["rules"] == 2 and result["created"] == 2
     assert run_replenishment()["created"] == 0
+
+
+def test_supplier_terms_refuse_another_clients_product(client, shop, make_product):
+    from inventory.models import Supplier, SupplierProduct
+
+    supplier = Supplier.objects.get(code="ACMESUP")
+    nord_product = make_product(shop["nord"], "NORD-OTHER")
+    superuser = type(shop["supervisor"]).objects.create_superuser("root", "r@example.com", "pw")
+    client.force_login(superuser)
+    response = client.post(
+        reverse("admin:inventory_supplierproduct_add"),
+        {
+            "supplier": supplier.pk,
+            "product": nord_product.pk,
+            "supplier_sku": "X-1",
+            "unit_cost": "1.00",
+            "min_order_qty": "1",
+            "pack_multiple": "1",
+        },
+    )
+    assert response.status_code == 200
+    assert "belongs to another client than supplier ACMESUP" in response.content.decode()
+    assert not SupplierProduct.objects.filter(supplier_sku="X-1").exists()
