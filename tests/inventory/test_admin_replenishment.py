@@ -258,3 +258,52 @@ def test_supplier_terms_refuse_another_clients_product(client, shop, make_produc
     assert response.status_code == 200
     assert "belongs to another client than supplier ACMESUP" in response.content.decode()
     assert not SupplierProduct.objects.filter(supplier_sku="X-1").exists()
+
+
+def test_rule_and_po_pages_render_and_a_new_date_goes_through_the_service(
+    client, shop, monkeypatch
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from inventory import purchasing
+
+    client.force_login(shop["supervisor"])
+    client.post(reverse(RUN))
+    rule = ReorderRule.objects.get(product=shop["lamp"])
+    page = client.get(reverse("admin:inventory_reorderrule_change", args=[rule.pk]))
+    assert "order 20 = 2 cases of 10" in page.content.decode()
+    po = PurchaseOrder.objects.get()
+    purchasing.purchase_order_approve(purchase_order=po)
+    purchasing.purchase_order_send(purchase_order=po)
+    url = reverse("admin:inventory_purchaseorder_change", args=[po.pk])
+    page = client.get(url).content.decode()
+    assert 'id="po-receive"' in page and 'id="po-pdf"' in page
+    calls = []
+    real = purchasing.purchase_order_reschedule
+    monkeypatch.setattr(
+        purchasing,
+        "purchase_order_reschedule",
+        lambda **kw: calls.append(kw["expected_on"]) or real(**kw),
+    )
+    later = timezone.localdate() + timedelta(days=20)
+    response = client.post(
+        url,
+        {
+            "expected_on": later.isoformat(),
+            "note": "supplier moved it",
+            "lines-TOTAL_FORMS": "1",
+            "lines-INITIAL_FORMS": "1",
+            "lines-MIN_NUM_FORMS": "0",
+            "lines-MAX_NUM_FORMS": "1000",
+            "lines-0-id": str(po.lines.get().pk),
+            "lines-0-purchase_order": str(po.pk),
+            "_save": "Save",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    po.refresh_from_db()
+    assert po.expected_on == later and po.note == "supplier moved it"
+    assert calls == [later]
+    assert PurchaseOrder.objects.count() == 1
