@@ -241,6 +241,8 @@ def _plan_and_write(*, run: ReplenishmentRun, client_ids: list[int] | None) -> R
     planned_open: dict[tuple[int, int], int] = defaultdict(int)
     draft_lines: dict[tuple[int, int], tuple[int, int]] = {}  # (po, product) → (line, qty)
     po_lines: dict[int, dict[int, tuple[int, Decimal]]] = defaultdict(dict)  # draft → lines
+    # (product, warehouse) → its lines on drafts (of any supplier): the run re-decides them all
+    drafted: dict[tuple[int, int], list[tuple[int, int, int]]] = defaultdict(list)
     for line_id, po_id, status, w, p, qty, received, cost in _scoped(
         PurchaseOrderLine.objects.filter(purchase_order__status__in=(DRAFT, APPROVED)),
         client_ids,
@@ -259,6 +261,7 @@ def _plan_and_write(*, run: ReplenishmentRun, client_ids: list[int] | None) -> R
         if status == DRAFT:
             draft_lines[(po_id, p)] = (line_id, qty)
             po_lines[po_id][p] = (qty, cost)
+            drafted[(p, w)].append((po_id, line_id, qty))
 
     clock = counts.lap("read", clock)
     rules_per_product: dict[int, int] = defaultdict(int)
@@ -290,10 +293,10 @@ def _plan_and_write(*, run: ReplenishmentRun, client_ids: list[int] | None) -> R
             configured=(t.lead_days if t and t.lead_days is not None else supplier_lead or 0),
             stats=learnt.get(supplier_id),
         )
-        own = 0
-        draft = drafts.get((supplier_id, w)) if supplier_id else None
-        if draft is not None:
-            own = draft_lines.get((draft[0], p), (None, 0))[1]
+        # What is on drafts for this product here is the run's to decide again (so it is not
+        # on order): a re-run writes the same quantity instead of adding to it, and a line on
+        # another supplier's draft (the rule's supplier changed) is moved, not doubled.
+        own = sum(qty for _po, _line, qty in drafted.get((p, w), ())) if supplier_id else 0
         projected = levels.get((p, w), 0) + planned_open.get((p, w), 0) - own
         totals = demand[days].get(p)
         share = rules_per_product[p]
@@ -353,7 +356,13 @@ def _plan_and_write(*, run: ReplenishmentRun, client_ids: list[int] | None) -> R
     clock = counts.lap("plan", clock)
     new_lines, changed_lines, dead_lines = [], [], []
     touched: set[int] = set()
+    draft_supplier = {po_id: supplier for (supplier, _w), (po_id, _c) in drafts.items()}
     for s, w, p in managed:
+        for po_id, line_id, _qty in drafted.get((p, w), ()):
+            if draft_supplier.get(po_id) != s:  # the rule now buys from another supplier
+                dead_lines.append(line_id)
+                po_lines[po_id].pop(p, None)
+                touched.add(po_id)
         draft = drafts.get((s, w))
         want = wanted.get((s, w), {}).get(p)
         if draft is None:

@@ -204,3 +204,22 @@ def test_without_demand_provider_demand_is_zero(setup, make_rule, make_product, 
         register_demand_provider(saved)
     rule.refresh_from_db()
     assert rule.daily_demand == 0 and rule.suggested_qty == 0
+
+
+def test_changing_the_rules_supplier_moves_the_line_instead_of_doubling_it(
+    setup, make_supplier, make_terms
+):
+    replenishment_run()
+    other = make_supplier(setup["client"], "LAMPCO")
+    make_terms(other, setup["lamp"], preferred=False, pack_multiple=1)
+    rule = setup["rules"]["lamp_east"]
+    rule.supplier = other
+    rule.save()
+    run = replenishment_run()
+    assert run.pos_created == 1
+    lamp_lines = PurchaseOrderLine.objects.filter(product=setup["lamp"])
+    assert [(ln.purchase_order.supplier.code, ln.quantity) for ln in lamp_lines] == [
+        ("LAMPCO", 88)  # 100 − 12, no packs at LAMPCO
+    ]
+    assert not _drafts().filter(supplier=setup["supplier"], warehouse=setup["east"]).exists()
+    assert replenishment_run().lines_written == 0
