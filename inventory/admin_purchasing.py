@@ -245,10 +245,10 @@ class ReorderRuleAdmin(SupervisorEditsMixin, ClientScopedAdmin):
         (None, {"fields": ("client", "product", "warehouse", "supplier", "active")}),
         ("Policy", {"fields": ("policy", "min_qty", "max_qty", "demand_days", "review_days")}),
         (
-            "Last plan",
+            "Plan",
             {
                 "fields": (
-                    "explanation",
+                    "plan_now",
                     "planned_at",
                     "projected",
                     "daily_demand",
@@ -262,7 +262,7 @@ class ReorderRuleAdmin(SupervisorEditsMixin, ClientScopedAdmin):
         ),
     )
     readonly_fields = (
-        "explanation",
+        "plan_now",
         "planned_at",
         "projected",
         "daily_demand",
@@ -276,6 +276,14 @@ class ReorderRuleAdmin(SupervisorEditsMixin, ClientScopedAdmin):
     def get_readonly_fields(self, request, obj=None):
         fields = self.readonly_fields
         return ("client", "product", "warehouse", *fields) if obj else fields
+
+    @admin.display(description="the plan now, in words")
+    def plan_now(self, obj):
+        if obj is None or obj.pk is None:
+            return "–"
+        from inventory.replenishment import reorder_rule_explain
+
+        return reorder_rule_explain(obj)
 
     def get_list_editable(self, request):
         # Quick tuning in the list only for someone who supervises every client they see;

@@ -18,8 +18,9 @@ How a run works (one transaction; the query count does not depend on the number 
    it: the "PO grows on every run" bug cannot happen).
 5. Write in bulk (``core.bulk``): new draft POs and lines (COPY), changed lines (one
    ``UPDATE … FROM unnest``), lines no longer needed deleted, empty drafts deleted, totals and
-   expected dates, the plan of every rule whose plan changed (``planned_at`` = when it last
-   changed; the run's own time is on its row); drafts under the client's auto-approve
+   expected dates, the plan of every rule that needs ordering and changed (``planned_at`` =
+   when it last changed; rules with nothing to order are cleared, their page recomputes the
+   plan live with :func:`reorder_rule_explain`); drafts under the client's auto-approve
    threshold are approved.
 
 The ``UniqueConstraint`` "one draft per supplier × warehouse" is the last line of defence:
@@ -141,6 +142,10 @@ def _scoped(qs, client_ids, field_name="client_id"):
     return qs if client_ids is None else qs.filter(**{f"{field_name}__in": list(client_ids)})
 
 
+# The stored plan of a rule with nothing to order (as a fresh rule has it).
+_NOTHING_TO_ORDER = (None, None, None, None, 0, None, None, "")
+
+
 @dataclass(slots=True)
 class _Terms:
     supplier_sku: str
@@ -150,7 +155,23 @@ class _Terms:
     pack: int
 
 
-def _plan_and_write(*, run: ReplenishmentRun, client_ids: list[int] | None) -> RunCounts:
+def reorder_rule_explain(rule: ReorderRule) -> str:
+    """The plan of one rule in words, computed now (reads only, no locks, writes nothing).
+
+    The run stores the plan of the rules that need ordering (what the replenishment page
+    lists); a rule's own page recomputes it live with the same code, for any rule.
+    """
+    plans = _plan_and_write(run=None, client_ids=[rule.client_id], rule_id=rule.pk, dry=True)
+    return plans.get(rule.pk, "This rule is inactive (or its product is): it is not planned.")
+
+
+def _plan_and_write(
+    *,
+    run: ReplenishmentRun | None,
+    client_ids: list[int] | None,
+    rule_id: int | None = None,
+    dry: bool = False,
+):
     counts = RunCounts()
     now = timezone.now()
     today = timezone.localdate(now)
@@ -160,18 +181,21 @@ def _plan_and_write(*, run: ReplenishmentRun, client_ids: list[int] | None) -> R
     drafts = {
         (supplier_id, warehouse_id): (po_id, client_id)
         for po_id, supplier_id, warehouse_id, client_id in _scoped(
-            PurchaseOrder.objects.select_for_update().filter(status=DRAFT), client_ids
+            (PurchaseOrder.objects if dry else PurchaseOrder.objects.select_for_update()).filter(
+                status=DRAFT
+            ),
+            client_ids,
         )
         .order_by("pk")
         .values_list("pk", "supplier_id", "warehouse_id", "client_id")
     }
 
     # 3. Read everything set-based.
+    rules_qs = ReorderRule.objects.filter(active=True, product__active=True, client__active=True)
+    if rule_id is not None:
+        rules_qs = rules_qs.filter(pk=rule_id)
     rules = list(
-        _scoped(
-            ReorderRule.objects.filter(active=True, product__active=True, client__active=True),
-            client_ids,
-        )
+        _scoped(rules_qs, client_ids)
         .order_by("pk")
         .values_list(
             "pk",
@@ -267,6 +291,11 @@ def _plan_and_write(*, run: ReplenishmentRun, client_ids: list[int] | None) -> R
     rules_per_product: dict[int, int] = defaultdict(int)
     for rule in rules:
         rules_per_product[rule[2]] += 1
+    if rule_id is not None:  # one rule: its product's demand is shared with its other rules
+        for rule in rules:
+            rules_per_product[rule[2]] = ReorderRule.objects.filter(
+                product_id=rule[2], active=True
+            ).count()
     demand = {}
     product_ids = None if client_ids is None else sorted(rules_per_product)
     for days in sorted({rule[8] for rule in rules}):
@@ -277,7 +306,7 @@ def _plan_and_write(*, run: ReplenishmentRun, client_ids: list[int] | None) -> R
     clock = counts.lap("demand", clock)
 
     # 4. Plan every rule in memory.
-    rule_rows = []
+    rule_rows, explained = [], {}
     wanted: dict[tuple[int, int], dict[int, tuple[int, Decimal, str, str, float, int]]] = (
         defaultdict(dict)
     )
@@ -335,6 +364,13 @@ def _plan_and_write(*, run: ReplenishmentRun, client_ids: list[int] | None) -> R
             None if result.days_of_cover is None else round(result.days_of_cover, 2),
             text,
         )
+        if dry:
+            explained[pk] = text
+            continue
+        # Only what the replenishment page lists is stored: the plan of rules that need
+        # ordering (a rule's own page recomputes any plan live). Others are cleared once.
+        if not result.suggested_qty:
+            stored = _NOTHING_TO_ORDER
         if stored != rule[10:]:
             rule_rows.append((pk, now, *stored))
         if result.suggested_qty:
@@ -351,6 +387,9 @@ def _plan_and_write(*, run: ReplenishmentRun, client_ids: list[int] | None) -> R
                 lead,
                 client_id,
             )
+
+    if dry:
+        return explained
 
     # 5. Write.
     clock = counts.lap("plan", clock)

@@ -12,7 +12,7 @@ from django.utils import timezone
 from inventory import purchasing
 from inventory.demand import demand_provider, register_demand_provider
 from inventory.models import PurchaseOrder, PurchaseOrderLine, ReplenishmentRun
-from inventory.replenishment import replenishment_run
+from inventory.replenishment import reorder_rule_explain, replenishment_run
 
 pytestmark = pytest.mark.django_db
 
@@ -200,10 +200,27 @@ def test_without_demand_provider_demand_is_zero(setup, make_rule, make_product, 
     register_demand_provider(None)
     try:
         replenishment_run()
+        explained = reorder_rule_explain(rule)
     finally:
         register_demand_provider(saved)
     rule.refresh_from_db()
-    assert rule.daily_demand == 0 and rule.suggested_qty == 0
+    assert rule.suggested_qty == 0 and rule.explanation == ""  # nothing to order: not stored
+    assert explained.startswith("0.0/day over 28 days")
+    assert explained.endswith("→ nothing to order")
+
+
+def test_rule_page_plan_is_the_runs_plan_and_cleared_when_need_goes(setup):
+    from inventory import services as stock
+
+    replenishment_run()
+    rule = setup["rules"]["lamp_east"]
+    rule.refresh_from_db()
+    assert reorder_rule_explain(rule) == rule.explanation
+    stock.stock_receive(product=setup["lamp"], warehouse=setup["east"], quantity=500)
+    replenishment_run()
+    rule.refresh_from_db()
+    assert (rule.suggested_qty, rule.order_by, rule.explanation) == (0, None, "")
+    assert "512 projected, not below 20 → nothing to order" in reorder_rule_explain(rule)
 
 
 def test_changing_the_rules_supplier_moves_the_line_instead_of_doubling_it(
