@@ -313,6 +313,12 @@ IMPORT_BACKGROUND_ROWS = int(os.environ.get("IMPORT_BACKGROUND_ROWS", "5000"))
 # resumable); a confirmed import not picked up by any worker after the patience, likewise.
 IMPORT_LEASE_SECONDS = int(os.environ.get("IMPORT_LEASE_SECONDS", "300"))
 IMPORT_QUEUE_PATIENCE_SECONDS = int(os.environ.get("IMPORT_QUEUE_PATIENCE_SECONDS", "3600"))
+
+# Replenishment: schedule period (minutes), one run's time limit (seconds, below Q retry), and
+# up to how many rules "Run now" plans in the request instead of in a worker.
+REPLENISHMENT_EVERY_MINUTES = int(os.environ.get("REPLENISHMENT_EVERY_MINUTES", "60"))
+REPLENISHMENT_TIMEOUT = int(os.environ.get("REPLENISHMENT_TIMEOUT", "900"))
+REPLENISHMENT_INLINE_RULES = int(os.environ.get("REPLENISHMENT_INLINE_RULES", "5000"))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 

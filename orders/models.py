@@ -234,6 +234,11 @@ class OrderLine(models.Model):
     backorder_level = models.ForeignKey(
         StockLevel, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # When the backordered units are expected, from the open purchase orders that will cover
+    # them in priority order (orders.services.expected: backorders_expected_refresh), and from
+    # where: "PO-0042", or "no purchase order covers 12 units". Empty when nothing is waiting.
+    expected_available_on = models.DateField(null=True, blank=True)
+    expected_source = models.CharField(max_length=100, blank=True)
 
     class Meta:
         ordering = ["order", "line_no"]

@@ -42,3 +42,10 @@ def recover_imports() -> int:
     from orders.importing.jobs import import_jobs_recover
 
     return import_jobs_recover()
+
+
+def refresh_expected_availability(product_ids: list[int] | None = None) -> int:
+    """Re-date backordered lines from open purchase orders (all lines when no ids given)."""
+    from orders.services import backorders_expected_refresh
+
+    return backorders_expected_refresh(product_ids=product_ids)

@@ -12,6 +12,7 @@ from orders.services.customers import (
     customer_match_or_create,
     customers_match_or_create,
 )
+from orders.services.expected import backorders_expected_refresh
 from orders.services.intake import (
     LineInput,
     OrderInput,
@@ -58,6 +59,7 @@ __all__ = [
     "OrderProblem",
     "ShipResult",
     "ShippedUnits",
+    "backorders_expected_refresh",
     "backorders_fill",
     "check_transition",
     "compute_ship_by",
