@@ -28,11 +28,15 @@ NOT_PAGES = {
     "orders_importjob_confirm",  # POST
     "orders_importjob_discard",  # POST
     "orders_importjob_rejected",  # CSV file
+    "orders_importjob_resume",  # POST
     "fulfillment_pickwave_pick_list",  # PDF
     "fulfillment_pickwave_packing_slips",  # PDF
     "fulfillment_pickwave_pack",  # POST
     "fulfillment_shipment_packing_slips",  # PDF
     "fulfillment_shipment_ship",  # needs ?ids=: see extra_pages()
+    "inventory_purchaseorder_do",  # POST, needs an action name
+    "inventory_purchaseorder_pdf",  # PDF
+    "inventory_replenishment_run",  # POST
 }
 
 
