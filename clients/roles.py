@@ -26,6 +26,8 @@ _AGENT_PERMS: dict[str, list[str]] = {
     "fulfillment.shipment": ["view", "add"],
     "fulfillment.shipmentline": ["view"],
     "fulfillment.trackingevent": ["view"],
+    "support.notification": ["view"],
+    "support.notificationtemplate": ["view"],
 }
 
 _SUPERVISOR_EXTRA: dict[str, list[str]] = {
@@ -39,6 +41,11 @@ _SUPERVISOR_EXTRA: dict[str, list[str]] = {
     "fulfillment.carrierservice": ["view", "add", "change"],
     "fulfillment.servicelevelrule": ["view", "add", "change"],
     "fulfillment.trackingevent": ["view", "upload_tracking"],
+    # Which clients: only those the user supervises (support/admin.py checks per client).
+    "support.notification": ["view", "change"],
+    "support.notificationtemplate": ["view", "add", "change"],
+    "support.notificationpolicy": ["view", "add", "change"],
+    "support.trackinglink": ["view", "change"],
 }
 
 

@@ -24,6 +24,12 @@ class Customer(models.Model):
     name = models.CharField(max_length=200)
     phone = models.CharField(max_length=50, blank=True)
     tier = models.CharField(max_length=10, choices=Tier.choices, default=Tier.STANDARD)
+    notifications_opt_out = models.BooleanField(
+        "opted out of e-mails",
+        default=False,
+        help_text="The customer asked for no status e-mails. Transactional ones (confirmation, "
+        "delay notice, cancellation, shipped) still go unless the client's policy says otherwise.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -312,6 +318,8 @@ class OrderEvent(models.Model):
         SHIPMENT = "shipment", "Shipment"  # units left with a carrier (partial or complete)
         EXCEPTION = "exception", "Carrier exception"  # exception or return reported by a carrier
         RESOLVED = "resolved", "Exception resolved"  # an agent cleared the exception flag
+        NOTIFICATION = "notification", "Customer notification"  # e-mail sent/failed/suppressed
+        CUSTOMER = "customer", "Customer message"  # written by the customer (tracking page)
 
     # orderevent_order_idx (order, -id) serves it.
     order = models.ForeignKey(

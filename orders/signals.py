@@ -11,3 +11,9 @@ order_page_panels = Signal()
 # Sent by ``seed_demo`` after the orders backlog exists, with ``rng`` (random.Random): higher
 # apps add their demo data (carriers, waves, shipments …) on top of it.
 demo_data_seeded = Signal()
+
+# Sent after order status moves are written (inside the writing transaction), with
+# ``changes``: a list of ``(order_id, from_status, to_status)``. One send per batch — an import
+# of 5,000 orders or a carrier file of 20,000 deliveries sends a handful, not one per order.
+# Receivers must stay cheap: collect the ids and enqueue work with transaction.on_commit.
+order_status_changed = Signal()

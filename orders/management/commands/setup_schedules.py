@@ -10,6 +10,9 @@ SCHEDULES = [
     # name, dotted task path, every N minutes
     ("Refresh order priorities", "orders.tasks.refresh_priorities", 5),
     ("Fill backorders (safety net)", "orders.tasks.fill_backorders", 30),
+    # Higher apps' tasks by dotted path (orders never imports them).
+    ("Customer delay notices", "support.tasks.scan_delays", 60),
+    ("Send held customer e-mails (quiet hours, retries)", "support.tasks.flush_notifications", 2),
 ]
 
 
