@@ -163,6 +163,6 @@ def test_order_page_shows_notifications_and_the_tracking_link(client, shop, two_
     client.force_login(two_shops["supervisor"])
     page = client.get(reverse("admin:orders_order_change", args=[two_shops["mine"].pk]))
     html = page.content.decode()
-    assert 'id="order-notifications"' in html
+    assert 'id="notification-table"' in html
     assert "Order confirmed" in html
     assert 'id="customer-tracking-link"' in html
