@@ -23,7 +23,13 @@ import importlib
 from types import ModuleType
 
 # Run in this order when no name is given.
-BENCHMARKS: tuple[str, ...] = ("allocation", "order_import", "admin_pages", "fulfillment")
+BENCHMARKS: tuple[str, ...] = (
+    "allocation",
+    "order_import",
+    "admin_pages",
+    "fulfillment",
+    "notifications",
+)
 
 
 def load(name: str) -> ModuleType:

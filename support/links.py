@@ -8,6 +8,7 @@ the time of signing and an HMAC under SECRET_KEY. It expires after
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -60,9 +61,25 @@ def public_url(path: str) -> str:
     return f"{base}{path}"
 
 
+_MARK = "TOKEN-MARK"
+
+
+@functools.cache
+def _url_parts(name: str, base: str) -> tuple[str, str]:
+    # reverse() costs more than the rest of a notification's links: resolve the pattern once
+    # per (URL name, base) and put each token in its place.
+    before, _, after = reverse(name, args=[_MARK]).partition(_MARK)
+    return base.rstrip("/") + before, after
+
+
+def _url(name: str, token: str) -> str:
+    before, after = _url_parts(name, getattr(settings, "PUBLIC_BASE_URL", "http://127.0.0.1:8000"))
+    return f"{before}{token}{after}"
+
+
 def tracking_url(token: str) -> str:
-    return public_url(reverse("support:tracking", args=[token]))
+    return _url("support:tracking", token)
 
 
 def cancel_url(token: str) -> str:
-    return public_url(reverse("support:cancel", args=[token]))
+    return _url("support:cancel", token)

@@ -23,7 +23,7 @@ from django.template import Context, Engine, TemplateSyntaxError
 
 MAX_TEMPLATE_CHARS = 50_000
 
-_PLAIN = (str, int, float, bool, Decimal, datetime.date, datetime.datetime, datetime.time)
+_PLAIN = (float, datetime.date, datetime.datetime, datetime.time)
 
 
 def _engine(*, autoescape: bool) -> Engine:
@@ -57,8 +57,15 @@ class TemplateRefused(ValueError):
 
 
 def freeze(value):
-    """A read-only copy made of plain values; anything else becomes its string form."""
-    if value is None or isinstance(value, _PLAIN):
+    """A read-only copy made of plain values; anything else becomes its string form.
+
+    Numbers become text too (their template output is the same, without the per-value
+    localisation lookup, which costs more than the rest of a small template)."""
+    if value is None or isinstance(value, str | bool):
+        return value
+    if isinstance(value, int | Decimal):
+        return str(value)
+    if isinstance(value, _PLAIN):
         return value
     if isinstance(value, Mapping):
         return MappingProxyType({str(k): freeze(v) for k, v in value.items()})
