@@ -9,6 +9,7 @@ from django.dispatch import receiver
 
 from core.tasks import enqueue_many
 from fulfillment.signals import shipment_created, tracking_events_recorded
+from inventory import signals as inventory_signals
 from orders.signals import demo_data_seeded, order_page_panels, order_status_changed
 
 BATCH = 1000
@@ -38,6 +39,20 @@ def on_tracking_events(sender, events, **kwargs):
     if relevant:
         batches = [(relevant[i : i + BATCH],) for i in range(0, len(relevant), BATCH)]
         _enqueue_on_commit("support.tasks.handle_tracking_events", batches)
+
+
+def on_expected_supply_changed(sender, product_ids=(), **kwargs):
+    if product_ids:
+        _enqueue_on_commit("support.tasks.scan_delays_for_products", [(sorted(product_ids),)])
+
+
+# Expected supply dates (issue #9) arrive with their own signal in inventory; until that branch
+# is merged the signal does not exist, and the hourly scan is the only trigger.
+_expected_supply_changed = getattr(inventory_signals, "expected_supply_changed", None)
+if _expected_supply_changed is not None:
+    _expected_supply_changed.connect(
+        on_expected_supply_changed, dispatch_uid="support_expected_supply_changed"
+    )
 
 
 @receiver(order_page_panels, dispatch_uid="support_order_panel")

@@ -698,7 +698,24 @@ def tracking_events_handle(*, events: list[tuple[int, int, int, str]]) -> QueueR
                     order_id, Event.EXCEPTION, f"event:{event_id}", tuple(values.items())
                 )
             )
-    return notifications_queue(requests=requests)
+    report = notifications_queue(requests=requests)
+    # A carrier problem may come with a later ETA: look at these orders now, not in an hour.
+    report.queued += delay_notices_queue(order_ids={e[2] for e in relevant}).queued
+    return report
+
+
+def delay_notices_for_products(*, product_ids: Iterable[int]) -> QueueReport:
+    """Expected supply of these products moved: re-check the orders waiting for them."""
+    from orders.models import OrderLine
+
+    order_ids = set(
+        OrderLine.objects.filter(
+            product_id__in=list(product_ids),
+            qty_backordered__gt=0,
+            order__status=Order.Status.BACKORDERED,
+        ).values_list("order_id", flat=True)
+    )
+    return delay_notices_queue(order_ids=order_ids) if order_ids else QueueReport()
 
 
 # -- the customer's side -------------------------------------------------------------------------

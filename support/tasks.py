@@ -30,3 +30,8 @@ def scan_delays() -> int:
 def flush_notifications() -> int:
     """Periodic: enqueue notifications whose quiet hours or retry back-off are over."""
     return services.notifications_flush()
+
+
+def scan_delays_for_products(product_ids: list) -> int:
+    """Expected supply moved: delay notices for the orders waiting for these products."""
+    return services.delay_notices_for_products(product_ids=product_ids).queued

@@ -130,3 +130,14 @@ def test_scan_query_count_does_not_grow_with_orders(shop, make_order, rates):
         )
     assert len(selectors.delay_scan()) == 31
     assert count() == small
+
+
+def test_supply_change_rechecks_the_waiting_orders_only(shop, make_order):
+    waiting = make_order(shop.client, [(shop.scarce, 1)], customer=shop.customer)
+    make_order(shop.client, [(shop.stocked, 1)], customer=shop.customer)
+    report = services.delay_notices_for_products(product_ids=[shop.scarce.pk])
+    assert report.queued == 1
+    assert list(Notification.objects.values_list("order_id", "event")) == [
+        (waiting.pk, Event.DELAY)
+    ]
+    assert services.delay_notices_for_products(product_ids=[shop.stocked.pk]).queued == 0
