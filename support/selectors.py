@@ -14,13 +14,14 @@ from django.utils import timezone
 
 from clients.models import Client
 from fulfillment.models import ServiceLevelRule, Shipment, TrackingStatus
-from orders.models import Order, OrderLine
+from orders.models import UNSHIPPED_STATUSES, Order, OrderLine
 from support.models import Event, Notification, NotificationPolicy, TrackingLink
 
 CHUNK = 2000
 
 # Open orders a delay notice can be about: on-hold orders are being dealt with by an agent.
-DELAY_SCAN_STATUSES = ("new", "backordered", "ready", "picking", "packed")
+# The same tuple is the condition of the index the scan reads (order_unshipped_due_idx).
+DELAY_SCAN_STATUSES = UNSHIPPED_STATUSES
 
 
 @dataclass(slots=True)
@@ -239,11 +240,13 @@ def delay_scan(*, now: datetime | None = None, order_ids: Iterable[int] | None =
     zones = client_zones(client_ids)
     policies = policies_for(client_ids)
     findings: list[DelayFinding] = []
+    today_of = {cid: now.astimezone(tz).date() for cid, tz in zones.items()}
+    step_of = {cid: policy.unknown_delay_days for cid, policy in policies.items()}
     for order_id, client_id, ship_by, status, expected in candidates:
         tz = zones[client_id]
-        today = now.astimezone(tz).date()
+        today = today_of[client_id]
         ship_date = ship_by.astimezone(tz).date()
-        step = policies[client_id].unknown_delay_days
+        step = step_of[client_id]
         if expected is not None and expected + timedelta(days=1) > max(today, ship_date):
             revised = expected + timedelta(days=1)
             reason = REASON_BACKORDER_DATED.format(date=expected.strftime("%d %B"))
