@@ -9,12 +9,12 @@ In sync mode (tests, ``Q_SYNC=1``) each task runs inline, as with ``async_task``
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.conf import Conf
-from django_q.humanhash import uuid
 from django_q.signing import SignedPackage
 from django_q.tasks import async_task
 
@@ -31,8 +31,9 @@ def enqueue_many(func: str, args_list: Iterable[tuple], *, group: str | None = N
     broker = get_broker()
     packages = []
     for args in args_list:
-        tag = uuid()
-        task = {"id": tag[1], "name": tag[0], "func": func, "args": tuple(args), "kwargs": {}}
+        # A plain uuid4 (django-q's human-readable names cost a third of the enqueueing).
+        task_id = uuid.uuid4().hex
+        task = {"id": task_id, "name": task_id, "func": func, "args": tuple(args), "kwargs": {}}
         if group:
             task["group"] = group
         if Conf.ACK_FAILURES:

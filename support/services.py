@@ -309,8 +309,9 @@ def _queue_chunk(items, now, report: QueueReport, client_names) -> None:
             if created >= now - timedelta(hours=hours):
                 recent_delay.add(order_id)
 
-    rows: list[Notification] = []
+    rows: list[tuple] = []
     timeline: list[tuple[int, str]] = []
+    created = connection.ops.adapt_datetimefield_value(now)
     for req in items:
         fact = facts.get(req.order_id)
         if fact is None:
@@ -327,14 +328,6 @@ def _queue_chunk(items, now, report: QueueReport, client_names) -> None:
         context = order_context(fact, tz, dict(req.values))
         context["client_name"] = names.get(fact.client_id, "")
         frozen = freeze(context)
-        row = Notification(
-            client_id=fact.client_id,
-            order_id=req.order_id,
-            event=req.event,
-            announces=req.announces,
-            recipient=fact.email,
-            language=compiled.language,
-        )
         suppressed = ""
         if not compiled.active:
             suppressed = "the client switched this e-mail off"
@@ -344,38 +337,94 @@ def _queue_chunk(items, now, report: QueueReport, client_names) -> None:
             req.event not in TRANSACTIONAL_EVENTS or policy.opt_out_covers_transactional
         ):
             suppressed = "the customer opted out of these e-mails"
+        subject = body_text = body_html = ""
         try:
-            row.subject = " ".join(render(compiled.subject, frozen).split())[:255]
-            row.body_text = render(compiled.body_text, frozen)
-            row.body_html = render(compiled.body_html, frozen) if compiled.body_html else ""
+            subject = " ".join(render(compiled.subject, frozen).split())[:255]
+            body_text = render(compiled.body_text, frozen)
+            body_html = render(compiled.body_html, frozen) if compiled.body_html else ""
         except Exception as exc:  # a template that compiles can still fail on odd values
             suppressed = suppressed or f"the template could not be rendered ({exc})"
+        status, last_error, send_after = Q.QUEUED, "", None
         if suppressed:
-            row.status = Q.SUPPRESSED
-            row.last_error = f"Not sent: {suppressed}."
-            report.suppressed += 1
-            timeline.append((req.order_id, f"E-mail '{Event(req.event).label}' {row.last_error}"))
+            status, last_error = Q.SUPPRESSED, f"Not sent: {suppressed}."
+            timeline.append((req.order_id, f"E-mail '{Event(req.event).label}' {last_error}"))
         elif req.event not in URGENT_EVENTS:
             wake = _in_quiet_hours(policy, now.astimezone(tz))
             if wake is not None:
-                row.send_after = wake
-                report.held += 1
-        rows.append(row)
+                send_after = connection.ops.adapt_datetimefield_value(wake)
+        rows.append(
+            (
+                fact.client_id,
+                req.order_id,
+                req.event,
+                req.announces,
+                fact.email,
+                compiled.language,
+                subject,
+                body_text,
+                body_html,
+                status,
+                0,
+                last_error,
+                created,
+                send_after,
+            )
+        )
     if not rows:
         return
-    Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+    for pk, status, send_after in _insert_notifications(rows):
+        if status == Q.SUPPRESSED:
+            report.suppressed += 1
+            continue
+        report.queued += 1
+        if send_after is None:
+            report.notification_ids.append(pk)
+        else:
+            report.held += 1
     if timeline:
         order_services.order_events_record(entries=timeline, kind=OrderEvent.Kind.NOTIFICATION)
-    keys = {(r.order_id, r.event, r.announces) for r in rows if r.status == Q.QUEUED}
-    if not keys:
-        return
-    for pk, order_id, event, announces, send_after in Notification.objects.filter(
-        order_id__in=sorted({k[0] for k in keys}), status=Q.QUEUED, attempts=0
-    ).values_list("pk", "order_id", "event", "announces", "send_after"):
-        if (order_id, event, announces) in keys:
-            report.queued += 1
-            if send_after is None:
-                report.notification_ids.append(pk)
+
+
+_INSERT_COLUMNS = (
+    "client_id",
+    "order_id",
+    "event",
+    "announces",
+    "recipient",
+    "language",
+    "subject",
+    "body_text",
+    "body_html",
+    "status",
+    "attempts",
+    "last_error",
+    "created_at",
+    "send_after",
+)
+_INSERT_BATCH = 500  # 14 parameters a row: well inside SQLite's and PostgreSQL's limits
+
+
+def _insert_notifications(rows: list[tuple]) -> list[tuple[int, str, object]]:
+    """``INSERT … ON CONFLICT DO NOTHING RETURNING``: the rows that were new, as
+    ``(id, status, send_after)``. A row whose key (order, event, announces) exists — a
+    duplicate, or a racing worker's — is skipped by the database itself. (Plain tuples: model
+    instances and ``bulk_create``'s compiler cost a third of queueing a notification, and it
+    cannot say which rows were inserted.)"""
+    qn = connection.ops.quote_name
+    table = qn(Notification._meta.db_table)
+    columns = ", ".join(qn(c) for c in _INSERT_COLUMNS)
+    one = "(" + ", ".join(["%s"] * len(_INSERT_COLUMNS)) + ")"
+    inserted = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), _INSERT_BATCH):
+            batch = rows[start : start + _INSERT_BATCH]
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES {', '.join([one] * len(batch))} "
+                "ON CONFLICT DO NOTHING RETURNING id, status, send_after",
+                [value for row in batch for value in row],
+            )
+            inserted.extend(cursor.fetchall())
+    return inserted
 
 
 # -- sending --------------------------------------------------------------------------------------
