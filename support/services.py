@@ -20,7 +20,7 @@ from functools import partial
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from core.db import atomic_with_retry
@@ -525,18 +525,33 @@ def notification_send(*, notification_id: int, now: datetime | None = None, conn
         return n
 
 
+# A queued notification without a wait whose task has not run after this long is assumed
+# lost (a broker without receipts, a crashed worker) and enqueued again.
+LOST_AFTER = timedelta(minutes=30)
+
+
 def notifications_flush(*, now: datetime | None = None, limit: int = 5000) -> int:
-    """Enqueue the queued notifications whose wait (quiet hours, back-off) is over, and any
-    queued one whose task got lost. Returns how many were enqueued (sending stays
-    idempotent, so a notification enqueued twice is still sent once)."""
+    """Enqueue the queued notifications whose wait (quiet hours, retry back-off) is over —
+    clearing the wait, so the next flush leaves them to their task — and those whose task
+    seems lost. Returns how many were enqueued. Sending stays idempotent: a notification
+    enqueued twice is still sent once."""
     now = now or timezone.now()
-    ids = list(
+    due = list(
         Notification.objects.filter(status=Q.QUEUED)
-        .exclude(send_after__gt=now)
+        .filter(
+            models.Q(send_after__lte=now)
+            | models.Q(send_after__isnull=True, created_at__lt=now - LOST_AFTER)
+        )
         .order_by("pk")
         .values_list("pk", flat=True)[:limit]
     )
-    return enqueue_many(SEND_TASK, [(i,) for i in ids], group="notifications")
+    if due:
+        with transaction.atomic():
+            Notification.objects.filter(pk__in=due, send_after__lte=now).update(send_after=None)
+            transaction.on_commit(
+                partial(enqueue_many, SEND_TASK, [(i,) for i in due], group="notifications")
+            )
+    return len(due)
 
 
 @atomic_with_retry

@@ -259,9 +259,22 @@ def test_quiet_hours_hold_non_urgent_mail_until_morning(shop, make_order, mailou
         Notification.objects.get(order=order, event=Event.OUT_FOR_DELIVERY).pk
     ]  # the urgent one goes at once
     assert services.notification_send(notification_id=held.pk, now=late_evening) is None
-    assert services.notifications_flush(now=late_evening) == 1  # only the urgent one
+    assert services.notifications_flush(now=late_evening) == 0  # nothing due, nothing lost
     morning = datetime(2026, 12, 2, 8, 1, tzinfo=berlin)
+    urgent = Notification.objects.get(order=order, event=Event.OUT_FOR_DELIVERY)
+    services.notification_send(notification_id=urgent.pk, now=late_evening)
+    assert services.notifications_flush(now=morning) == 1  # the held one, its wait cleared
+    held.refresh_from_db()
+    assert held.send_after is None
     assert services.notification_send(notification_id=held.pk, now=morning).status == N.SENT
+
+
+def test_flush_reenqueues_lost_tasks_once_they_are_late(shop, make_order, monkeypatch):
+    order = make_order(shop.client, [(shop.stocked, 1)], customer=shop.customer)
+    services.notifications_queue(requests=[services.NotificationRequest(order.pk, Event.CONFIRMED)])
+    now = timezone.now()
+    assert services.notifications_flush(now=now) == 0
+    assert services.notifications_flush(now=now + services.LOST_AFTER + timedelta(minutes=1)) == 1
 
 
 def test_language_fallback_and_client_templates(shop, make_order, mailoutbox, sync_tasks):
