@@ -1,7 +1,7 @@
 """The only tags and filters a user-editable template may use: Django's default filters and
-the harmless default tags. Left out: ``debug`` (dumps the context and every loaded module),
-``load`` (no libraries exist anyway), ``url`` (reverses internal URLs), ``csrf_token``,
-``include``/``extends``/``block`` (nothing to load) and ``templatetag``-free niceties stay."""
+the harmless default tags (``ALLOWED_TAGS``). Left out: ``debug`` (dumps the context and every
+loaded module), ``load`` (no libraries exist anyway), ``url`` (reverses internal URLs),
+``csrf_token``, and ``include``/``extends``/``block`` (there is nothing to load)."""
 
 from django.template import Library, defaultfilters, defaulttags
 
