@@ -609,6 +609,9 @@ def sample_values(event: str, order: Order, tz) -> dict:
         values.update(shipment_values(order.shipments.order_by("-pk").first()))
         values.setdefault("carrier", "Example Carrier")
         values.setdefault("tracking_number", "1Z999AA10123456784")
+        values.setdefault(
+            "carrier_tracking_url", "https://carrier.example/track/1Z999AA10123456784"
+        )
         values.setdefault("eta", today + timedelta(days=2))
         values["exception_reason"] = "address not found"
     if event in (Event.DELAY, Event.BACKORDERED):
