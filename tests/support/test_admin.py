@@ -75,12 +75,17 @@ def test_notifications_list_is_scoped_and_failed_filter_works(client, shop, two_
 
 
 def test_agents_cannot_edit_templates(client, shop, two_shops):
+    NotificationTemplate.objects.create(
+        client=two_shops["other"], event=Event.SHIPPED, subject="OTHER-SUBJECT", body_text="x"
+    )
     client.force_login(two_shops["agent"])
+    listing = client.get(reverse("admin:support_notificationtemplate_changelist"))
+    assert listing.status_code == 200 and "OTHER-SUBJECT" not in listing.content.decode()
     response = client.post(
         reverse("admin:support_notificationtemplate_add"), form_data(shop.client.pk)
     )
     assert response.status_code == 403
-    assert not NotificationTemplate.objects.exists()
+    assert not NotificationTemplate.objects.filter(client=shop.client).exists()
 
 
 def test_supervisor_saves_a_template_for_a_supervised_client_only(client, shop, two_shops):

@@ -141,3 +141,36 @@ def test_supply_change_rechecks_the_waiting_orders_only(shop, make_order):
         (waiting.pk, Event.DELAY)
     ]
     assert services.delay_notices_for_products(product_ids=[shop.stocked.pk]).queued == 0
+
+
+def test_each_case_is_announced_once_per_revised_date(shop, make_order, rates, to_status):
+    past = timezone.now() - timedelta(days=2)
+    passed = make_order(
+        shop.client,
+        [(shop.stocked, 1)],
+        customer=shop.customer,
+        ship_by=past,
+        placed_at=past - timedelta(days=1),
+    )
+    shipped = make_order(
+        shop.client,
+        [(shop.stocked, 1)],
+        customer=shop.customer,
+        ship_by=timezone.now() - timedelta(hours=1),
+        placed_at=past,
+    )
+    to_status(shipped, "packed")
+    fulfillment.shipment_create(
+        order=shipped,
+        service=rates.economy,
+        tracking_number="NS2",
+        shipped_at=timezone.now() + timedelta(days=2),
+    )
+    first = services.delay_notices_queue()
+    assert first.queued == 2
+    kinds = dict(
+        Notification.objects.filter(event=Event.DELAY).values_list("order_id", "announces")
+    )
+    assert kinds[passed.pk].startswith("ship:") and kinds[shipped.pk].startswith("delivery:")
+    assert services.delay_notices_queue().queued == 0
+    assert selectors.delay_scan() == []
