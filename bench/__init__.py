@@ -29,6 +29,7 @@ BENCHMARKS: tuple[str, ...] = (
     "admin_pages",
     "fulfillment",
     "replenishment",
+    "notifications",
 )
 
 

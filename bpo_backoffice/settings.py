@@ -259,6 +259,15 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "BPO Back-Office <noreply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
+# --- Customer communication (support) -------------------------------------------------------
+# Base of the links in customer e-mails (tracking page, cancel link): the public host name.
+PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+# Signed tracking links expire after this many days (a new e-mail carries a fresh one).
+TRACKING_LINK_MAX_AGE_DAYS = int(os.environ.get("TRACKING_LINK_MAX_AGE_DAYS", "120"))
+# Requests per minute and IP to the public tracking pages (Django's cache counts them; with
+# several web servers point CACHES at the shared Redis).
+TRACKING_RATE_LIMIT_PER_MINUTE = int(os.environ.get("TRACKING_RATE_LIMIT_PER_MINUTE", "60"))
+
 # --- Security (production) ------------------------------------------------------------------
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
@@ -289,6 +298,13 @@ Q_CLUSTER = {
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
+    # One cache for every web server (the tracking page's per-IP rate limit counts in it).
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+        }
+    }
 else:
     Q_CLUSTER["orm"] = "default"
     Q_CLUSTER["poll"] = 1.0

@@ -34,6 +34,8 @@ _AGENT_PERMS: dict[str, list[str]] = {
     "fulfillment.trackingevent": ["view"],
     "fulfillment.carrieraccount": ["view"],
     "fulfillment.carrieraccountrate": ["view"],
+    "support.notification": ["view"],
+    "support.notificationtemplate": ["view"],
 }
 
 _SUPERVISOR_EXTRA: dict[str, list[str]] = {
@@ -62,6 +64,11 @@ _SUPERVISOR_EXTRA: dict[str, list[str]] = {
     "fulfillment.carrieraccount": ["view", "add", "change"],
     "fulfillment.carrieraccountrate": ["view", "add", "change"],
     "fulfillment.trackingevent": ["view", "upload_tracking"],
+    # Which clients: only those the user supervises (support/admin.py checks per client).
+    "support.notification": ["view", "change"],
+    "support.notificationtemplate": ["view", "add", "change"],
+    "support.notificationpolicy": ["view", "add", "change"],
+    "support.trackinglink": ["view", "change"],
 }
 
 

@@ -40,6 +40,7 @@ from fulfillment.models import (
     new_webhook_secret,
 )
 from fulfillment.selectors import wave_candidates
+from fulfillment.signals import shipment_created, tracking_events_recorded
 from fulfillment.tracking_input import EventInput, clean_tracking_number
 from inventory.models import Warehouse
 from orders import services as order_services
@@ -383,6 +384,7 @@ def shipment_create(
         source=TrackingEvent.Source.LABEL,
     )
     waves_sync(order_ids=[order.pk])
+    shipment_created.send(sender=Shipment, shipment_id=shipment.pk, order_id=order.pk)
     return shipment
 
 
@@ -496,6 +498,21 @@ def _insert_events(rows: list[tuple]) -> None:
                 copy.write_row((*row[:6], json.dumps(row[6]), row[7], now))
 
 
+def _announce_events(new_rows: list[tuple], order_of: dict[int, int]) -> None:
+    """One :data:`tracking_events_recorded` send for the chunk's new events (with their ids)."""
+    keys = {(row[1], row[2], row[3]) for row in new_rows}
+    stored = TrackingEvent.objects.filter(
+        shipment_id__in={row[1] for row in new_rows},
+        occurred_at__in={row[3] for row in new_rows},
+    ).values_list("pk", "shipment_id", "status", "occurred_at")
+    events = [
+        (pk, shipment_id, order_of[shipment_id], status)
+        for pk, shipment_id, status, occurred_at in stored
+        if (shipment_id, status, occurred_at) in keys
+    ]
+    tracking_events_recorded.send(sender=TrackingEvent, events=events)
+
+
 @atomic_with_retry
 def _ingest_chunk(
     *,
@@ -564,6 +581,8 @@ def _ingest_chunk(
         )
     _insert_events(new_rows)
     report.created = len(new_rows)
+    if new_rows and tracking_events_recorded.has_listeners(TrackingEvent):
+        _announce_events(new_rows, {s.pk: s.order_id for s in shipments.values()})
 
     by_pk = {s.pk: s for s in shipments.values()}
     changed: list[Shipment] = []

@@ -24,6 +24,12 @@ class Customer(models.Model):
     name = models.CharField(max_length=200)
     phone = models.CharField(max_length=50, blank=True)
     tier = models.CharField(max_length=10, choices=Tier.choices, default=Tier.STANDARD)
+    notifications_opt_out = models.BooleanField(
+        "opted out of e-mails",
+        default=False,
+        help_text="The customer asked for no status e-mails. Transactional ones (confirmation, "
+        "delay notice, cancellation, shipped) still go unless the client's policy says otherwise.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -40,6 +46,10 @@ class Customer(models.Model):
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>" if self.email else self.name
 
+
+# Open orders that have not left the building (on-hold ones are parked by an agent): what a
+# customer may be told is late. The condition of order_unshipped_due_idx.
+UNSHIPPED_STATUSES = ("new", "backordered", "ready", "picking", "packed")
 
 # Orders still in the backlog, as a condition for partial indexes: the complement of
 # CLOSED_STATUSES below (which needs Order.Status, so cannot be used in Order.Meta).
@@ -187,6 +197,14 @@ class Order(models.Model):
                 condition=Q(exception_flag=True),
             ),
             models.Index(fields=["ship_by", "id"], name="order_ship_by_idx"),
+            # The delay scan (support: customer delay notices) reads every unshipped order's
+            # promise: an index-only scan of this instead of the whole table (docs/benchmarks.md).
+            models.Index(
+                fields=["ship_by"],
+                include=["id", "client", "status"],
+                name="order_unshipped_due_idx",
+                condition=Q(status__in=UNSHIPPED_STATUSES),
+            ),
             models.Index(fields=["assigned_to", "status"], name="order_assignee_idx"),
             # Allocation looks for less urgent orders still holding stock, to pre-empt: small,
             # and the lookup costs what it finds instead of a scan of the whole backlog.
@@ -317,6 +335,8 @@ class OrderEvent(models.Model):
         SHIPMENT = "shipment", "Shipment"  # units left with a carrier (partial or complete)
         EXCEPTION = "exception", "Carrier exception"  # exception or return reported by a carrier
         RESOLVED = "resolved", "Exception resolved"  # an agent cleared the exception flag
+        NOTIFICATION = "notification", "Customer notification"  # e-mail sent/failed/suppressed
+        CUSTOMER = "customer", "Customer message"  # written by the customer (tracking page)
 
     # orderevent_order_idx (order, -id) serves it.
     order = models.ForeignKey(

@@ -50,7 +50,7 @@ from inventory.exceptions import InsufficientStock
 from inventory.models import Product, StockLevel, Warehouse
 from orders.models import Allocation, Order, OrderEvent, OrderLine
 from orders.services.priority import compute_segment
-from orders.services.status import TRANSITIONS
+from orders.services.status import TRANSITIONS, status_changes_announce
 
 S = Order.Status
 NEW, READY, BACKORDERED = (
@@ -616,14 +616,18 @@ def allocation_write(
             for o in (run.orders[pk] for pk in run.dirty_orders if pk > 0)
         ],  # (fresh orders, pk < 0, are inserted by the caller with their outcome)
     )
+    events = (
+        [(e[0] if e[0] > 0 else order_ids[e[0]], *e[1:]) for e in run.events]
+        if order_ids
+        else run.events
+    )
     insert_rows(
         OrderEvent,
         ("order_id", "kind", "from_status", "to_status", "message", "user_id"),
-        [(e[0] if e[0] > 0 else order_ids[e[0]], *e[1:]) for e in run.events]
-        if order_ids
-        else run.events,
+        events,
         return_ids=False,
     )
+    status_changes_announce([(e[0], e[2], e[3]) for e in events if e[3]])
 
 
 def _lock_levels(product_ids: set[int]) -> list[_Level]:

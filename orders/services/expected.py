@@ -20,6 +20,7 @@ from django.db.models import Q
 from core.bulk import update_rows
 from inventory.selectors import open_supply
 from orders.models import Order, OrderLine
+from orders.signals import expected_availability_changed
 
 
 def backorders_expected_refresh(*, product_ids: list[int] | None = None) -> int:
@@ -82,4 +83,15 @@ def backorders_expected_refresh(*, product_ids: list[int] | None = None) -> int:
             changes.append((pk, None, ""))
     with transaction.atomic():
         update_rows(OrderLine, ["expected_available_on", "expected_source"], changes)
+        if changes:
+            changed_ids = [pk for pk, _date, _source in changes]
+            products = sorted(
+                set(
+                    OrderLine.objects.filter(pk__in=changed_ids)
+                    .order_by()
+                    .values_list("product_id", flat=True)
+                    .distinct()
+                )
+            )
+            expected_availability_changed.send(sender=OrderLine, product_ids=products)
     return len(changes)

@@ -28,6 +28,14 @@ SCHEDULES = [
     ),
     ("Expected availability of backorders", "orders.tasks.refresh_expected_availability", 30, {}),
     ("Recover interrupted imports", "orders.tasks.recover_imports", 5, {}),
+    # Higher apps' tasks by dotted path (orders never imports them).
+    ("Customer delay notices", "support.tasks.scan_delays", 60, {}),
+    (
+        "Send held customer e-mails (quiet hours, retries)",
+        "support.tasks.flush_notifications",
+        2,
+        {},
+    ),
 ]
 
 
