@@ -25,7 +25,14 @@ import importlib
 from types import ModuleType
 
 # Run in this order when no name is given.
-BENCHMARKS: tuple[str, ...] = ("allocation", "order_import", "admin_pages", "fulfillment")
+BENCHMARKS: tuple[str, ...] = (
+    "allocation",
+    "order_import",
+    "admin_pages",
+    "fulfillment",
+    "replenishment",
+    "notifications",
+)
 
 
 def load(name: str) -> ModuleType:

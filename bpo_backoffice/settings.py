@@ -7,9 +7,11 @@ run on a laptop; production refuses to start without the variables that matter.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -53,6 +55,8 @@ INSTALLED_APPS = [
     "django_q",
     "crispy_forms",
     "crispy_bootstrap5",
+    "axes",
+    "csp",
     "core",
     "clients",
     "inventory",
@@ -65,12 +69,25 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After auth and messages: it logs an idle user out and tells them why.
+    "core.middleware.IdleSessionTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes checks every login attempt first (a locked-out user+IP is refused before the
+# password is even compared), then Django's own backend authenticates.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "bpo_backoffice.urls"
@@ -87,6 +104,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -159,6 +177,78 @@ STORAGES = {
 
 LOGIN_URL = "admin:login"
 
+# --- Login throttling (django-axes) ---------------------------------------------------------
+# A BPO floor shares one office IP: lock the user name *from that IP* (never the IP alone, or
+# one agent's typos would lock out the floor; never the user name alone, or anyone could lock
+# an agent out from anywhere). The lock lifts by itself after the cool-off, or an admin lifts
+# it (Admin → Axes → Access attempts → "Unlock", or `manage.py axes_reset_username NAME`).
+AXES_ENABLED = env_bool("LOGIN_LOCKOUT_ENABLED", True)
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+LOGIN_COOLOFF_MINUTES = int(os.environ.get("LOGIN_COOLOFF_MINUTES", "15"))
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
+if AXES_FAILURE_LIMIT < 1 or LOGIN_COOLOFF_MINUTES < 1:
+    # django-axes reads a zero cool-off as "locked for ever": refuse it rather than surprise.
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT and LOGIN_COOLOFF_MINUTES must be at least 1.")
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_ENABLE_ADMIN = False  # core/admin.py registers the admins, with an unlock action
+AXES_LOCKOUT_CALLABLE = "core.security.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "core.security.client_ip"
+# How many reverse proxies (load balancer, nginx) sit in front of gunicorn and append to
+# X-Forwarded-For; 0 = use the TCP peer address (REMOTE_ADDR). Never trust more than you run.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+
+# --- Sessions on shared workstations --------------------------------------------------------
+# Idle timeout: core.middleware.IdleSessionTimeoutMiddleware logs a user out after this many
+# minutes without a request of theirs (background polling does not count; see the middleware
+# for why this is not SESSION_SAVE_EVERY_REQUEST). The session cookie also ends with the browser.
+SESSION_IDLE_TIMEOUT = timedelta(minutes=int(os.environ.get("SESSION_IDLE_MINUTES", "30")))
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+
+# --- Content-Security-Policy (django-csp) and Permissions-Policy -----------------------------
+# Everything comes from our own origin: scripts and styles are static files; anything inline
+# must carry the per-request nonce ({{ request.csp_nonce }}). No framing by anyone.
+# object-src is left to default-src 'self' on purpose: 'none' stops Chromium's PDF viewer
+# from showing our own PDFs (packing slips, pick lists) in a tab.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "form-action": [SELF],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# Powerful browser features this back-office never uses are switched off for every page.
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "bluetooth",
+        "camera",
+        "display-capture",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "idle-detection",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "xr-spatial-tracking",
+    )
+}
+
 # --- E-mail ---------------------------------------------------------------------------------
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
@@ -168,6 +258,15 @@ EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "BPO Back-Office <noreply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Customer communication (support) -------------------------------------------------------
+# Base of the links in customer e-mails (tracking page, cancel link): the public host name.
+PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+# Signed tracking links expire after this many days (a new e-mail carries a fresh one).
+TRACKING_LINK_MAX_AGE_DAYS = int(os.environ.get("TRACKING_LINK_MAX_AGE_DAYS", "120"))
+# Requests per minute and IP to the public tracking pages (Django's cache counts them; with
+# several web servers point CACHES at the shared Redis).
+TRACKING_RATE_LIMIT_PER_MINUTE = int(os.environ.get("TRACKING_RATE_LIMIT_PER_MINUTE", "60"))
 
 # --- Security (production) ------------------------------------------------------------------
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
@@ -199,6 +298,13 @@ Q_CLUSTER = {
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
+    # One cache for every web server (the tracking page's per-IP rate limit counts in it).
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+        }
+    }
 else:
     Q_CLUSTER["orm"] = "default"
     Q_CLUSTER["poll"] = 1.0
@@ -219,5 +325,19 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 IMPORT_BACKGROUND_ROWS = int(os.environ.get("IMPORT_BACKGROUND_ROWS", "5000"))
+# An import whose worker sent no heartbeat for this long is taken for dead (interrupted,
+# resumable); a confirmed import not picked up by any worker after the patience, likewise.
+IMPORT_LEASE_SECONDS = int(os.environ.get("IMPORT_LEASE_SECONDS", "300"))
+IMPORT_QUEUE_PATIENCE_SECONDS = int(os.environ.get("IMPORT_QUEUE_PATIENCE_SECONDS", "3600"))
+
+# Replenishment: schedule period (minutes), one run's time limit (seconds, below Q retry), and
+# up to how many rules "Run now" plans in the request instead of in a worker.
+REPLENISHMENT_EVERY_MINUTES = int(os.environ.get("REPLENISHMENT_EVERY_MINUTES", "60"))
+REPLENISHMENT_TIMEOUT = int(os.environ.get("REPLENISHMENT_TIMEOUT", "900"))
+REPLENISHMENT_INLINE_RULES = int(os.environ.get("REPLENISHMENT_INLINE_RULES", "5000"))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+# Signed webhooks (core/webhooks.py): after a secret is rotated, the previous one stays valid
+# this long so that calls already signed, queued or retried by the sender are not dropped.
+WEBHOOK_SECRET_OVERLAP_HOURS = int(os.environ.get("WEBHOOK_SECRET_OVERLAP_HOURS", "24"))

@@ -18,6 +18,12 @@ _AGENT_PERMS: dict[str, list[str]] = {
     "inventory.warehouse": ["view"],
     "inventory.stocklevel": ["view"],
     "inventory.stockmovement": ["view"],
+    "inventory.supplier": ["view"],
+    "inventory.supplierproduct": ["view"],
+    "inventory.reorderrule": ["view"],
+    "inventory.purchaseorder": ["view"],
+    "inventory.purchaseorderline": ["view"],
+    "inventory.replenishmentrun": ["view"],
     "orders.customer": ["view", "add", "change"],
     "orders.order": ["view", "add", "change"],
     "orders.orderline": ["view"],
@@ -26,6 +32,10 @@ _AGENT_PERMS: dict[str, list[str]] = {
     "fulfillment.shipment": ["view", "add"],
     "fulfillment.shipmentline": ["view"],
     "fulfillment.trackingevent": ["view"],
+    "fulfillment.carrieraccount": ["view"],
+    "fulfillment.carrieraccountrate": ["view"],
+    "support.notification": ["view"],
+    "support.notificationtemplate": ["view"],
 }
 
 _SUPERVISOR_EXTRA: dict[str, list[str]] = {
@@ -33,12 +43,32 @@ _SUPERVISOR_EXTRA: dict[str, list[str]] = {
     "inventory.product": ["view", "add", "change"],
     "inventory.stocklevel": ["view", "receive_stock", "adjust_stock", "transfer_stock"],
     "inventory.stockmovement": ["view"],
+    "inventory.supplier": ["view", "add", "change"],
+    "inventory.supplierproduct": ["view", "add", "change"],
+    "inventory.reorderrule": ["view", "add", "change", "run_replenishment"],
+    "inventory.replenishmentpolicy": ["view", "add", "change"],
+    "inventory.purchaseorder": [
+        "view",
+        "change",
+        "approve_purchaseorder",
+        "send_purchaseorder",
+        "receive_purchaseorder",
+    ],
     "orders.order": ["view", "add", "change", "cancel_order", "import_orders"],
     "orders.importjob": ["view", "add"],
-    "fulfillment.carrier": ["view", "add", "change"],
-    "fulfillment.carrierservice": ["view", "add", "change"],
-    "fulfillment.servicelevelrule": ["view", "add", "change"],
+    # Carriers, their services and the service-level rules are shared by every client: only
+    # admins change them (issue #11). A client's own account and rates are per client.
+    "fulfillment.carrier": ["view"],
+    "fulfillment.carrierservice": ["view"],
+    "fulfillment.servicelevelrule": ["view"],
+    "fulfillment.carrieraccount": ["view", "add", "change"],
+    "fulfillment.carrieraccountrate": ["view", "add", "change"],
     "fulfillment.trackingevent": ["view", "upload_tracking"],
+    # Which clients: only those the user supervises (support/admin.py checks per client).
+    "support.notification": ["view", "change"],
+    "support.notificationtemplate": ["view", "add", "change"],
+    "support.notificationpolicy": ["view", "add", "change"],
+    "support.trackinglink": ["view", "change"],
 }
 
 

@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from clients.scoping import ClientListFilter, ClientScopedAdmin, client_ids_for
+from clients.scoping import ClientListFilter, ClientScopedAdmin, supervised_client_ids
 from core.paginator import BoundedCountPaginator
 from fulfillment import selectors, services
 from fulfillment.admin_common import tracking_link
@@ -80,6 +80,8 @@ class TrackingEventAdmin(ClientScopedAdmin):
         stored (re-uploading the same file stores nothing twice)."""
         if not request.user.has_perm("fulfillment.upload_tracking"):
             raise PermissionDenied
+        if supervised_client_ids(request.user) == frozenset():
+            raise PermissionDenied  # the permission, but no client to use it for
         form = TrackingUploadForm(request.POST or None, request.FILES or None)
         result = None
         if request.method == "POST" and form.is_valid():
@@ -91,16 +93,20 @@ class TrackingEventAdmin(ClientScopedAdmin):
             else:
                 result = {"parsed": parsed, "check_only": form.cleaned_data["check_only"]}
                 events = parsed.events
+                # Uploading is supervisor work: it touches only the shipments of the clients
+                # this user *supervises* (an agent of ACME who supervises NORD must not flag
+                # ACME's orders), whatever other memberships they hold.
+                supervised = supervised_client_ids(request.user)
                 if form.cleaned_data["check_only"]:
                     result["unknown"] = selectors.tracking_numbers_unknown(
-                        carrier=carrier, events=events, user=request.user
+                        carrier=carrier, events=events, client_ids=supervised
                     )
                 else:
                     report = services.tracking_events_ingest(
                         carrier=carrier,
                         events=events,
                         source=TrackingEvent.Source.CSV,
-                        client_ids=client_ids_for(request.user),
+                        client_ids=supervised,
                     )
                     result["report"] = report
                     result["unknown"] = report.unknown

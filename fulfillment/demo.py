@@ -18,6 +18,8 @@ from fulfillment import services
 from fulfillment.exceptions import FulfillmentError
 from fulfillment.models import (
     Carrier,
+    CarrierAccount,
+    CarrierAccountRate,
     CarrierService,
     PickWave,
     ServiceLevelRule,
@@ -81,6 +83,7 @@ def _carriers() -> None:
                 "tracking_url_template": template,
                 # Known secret so a developer can sign webhook calls by hand (DEBUG only).
                 "webhook_secret": f"demo-secret-{code.lower()}",
+                "webhook_secret_set_at": timezone.now(),
             },
         )
         for svc_code, svc_name, days, price in rates:
@@ -98,6 +101,24 @@ def _carriers() -> None:
             rule.services.set(
                 [CarrierService.objects.get(carrier__code=c, code=s) for c, s in wanted]
             )
+
+
+def _accounts() -> None:
+    """ACME's own contract with SwiftParcel: an account number and a negotiated Ground rate
+    (what a supervisor of ACME sets under Fulfillment → Carrier accounts)."""
+    acme = Client.objects.filter(code="ACME").first()
+    if acme is None:
+        return
+    account, _ = CarrierAccount.objects.get_or_create(
+        client=acme,
+        carrier=Carrier.objects.get(code="SWIFT"),
+        defaults={"account_number": "SP-ACME-001"},
+    )
+    CarrierAccountRate.objects.get_or_create(
+        account=account,
+        service=CarrierService.objects.get(carrier__code="SWIFT", code="GROUND"),
+        defaults={"client": acme, "price": Decimal("5.40")},
+    )
 
 
 def _bins() -> None:
@@ -201,6 +222,7 @@ def seed_fulfillment_demo(seed: int = 7) -> str:
     """Add the fulfillment demo data; returns a one-line summary."""
     rng = random.Random(seed)
     _carriers()
+    _accounts()
     _bins()
     catalog = ServiceCatalog.load()
     waves = shipments = 0

@@ -1,8 +1,10 @@
 """Carriers (3PL), pick waves, shipments and what the carriers report about them.
 
-Every client-owned row (waves, shipments, their events) carries ``client`` directly, so
-scoping is one indexed ``WHERE client_id IN (...)``. Carriers and their services are shared
-configuration, like warehouses.
+Every client-owned row (waves, shipments, their events, a client's carrier accounts and
+negotiated rates) carries ``client`` directly, so scoping is one indexed
+``WHERE client_id IN (...)``. Carriers, their services and the service-level rules are shared
+configuration, like warehouses: only admins (superusers) change them, because a carrier's
+webhook secret and tracking URL act on every client's shipments.
 """
 
 from __future__ import annotations
@@ -54,17 +56,31 @@ class Carrier(models.Model):
         "goes, e.g. https://track.example.com/?n={tracking_number}",
     )
     active = models.BooleanField(default=True)
+    # Write-only: the admin never shows it (only "set on …"); rotate it through
+    # services.carrier_webhook_secret_rotate, which keeps the previous one valid for a while.
     webhook_secret = models.CharField(
         max_length=128,
         default=new_webhook_secret,
         help_text="Shared with the carrier: it signs every webhook call with HMAC-SHA256 of it.",
     )
+    webhook_secret_set_at = models.DateTimeField("webhook secret set on", null=True, blank=True)
+    previous_webhook_secret = models.CharField(max_length=128, blank=True, default="")
+    previous_webhook_secret_valid_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.code})"
+
+    def valid_webhook_secrets(self, now=None) -> list[str]:
+        """The secrets a webhook call may be signed with now: the current one, plus the
+        previous one during the overlap after a rotation (so no event is dropped)."""
+        secrets_ = [self.webhook_secret] if self.webhook_secret else []
+        until = self.previous_webhook_secret_valid_until
+        if self.previous_webhook_secret and until and (now or timezone.now()) < until:
+            secrets_.append(self.previous_webhook_secret)
+        return secrets_
 
     def tracking_url(self, tracking_number: str) -> str:
         return self.tracking_url_template.replace(
@@ -96,6 +112,57 @@ class CarrierService(models.Model):
 
     def __str__(self) -> str:
         return f"{self.carrier.code} {self.name} ({self.transit_days} d, {self.price})"
+
+
+class CarrierAccount(models.Model):
+    """A client's own contract with a shared carrier: its account number and, in ``rates``,
+    the prices it negotiated. Set by the client's supervisors; scoped by ``client``."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="carrier_accounts")
+    carrier = models.ForeignKey(Carrier, on_delete=models.PROTECT, related_name="accounts")
+    account_number = models.CharField(max_length=50, blank=True)
+    active = models.BooleanField(
+        default=True, help_text="Inactive: the client's negotiated rates are not used."
+    )
+
+    class Meta:
+        ordering = ["client__code", "carrier__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["client", "carrier"], name="carrieraccount_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client.code} @ {self.carrier.code}"
+
+
+class CarrierAccountRate(models.Model):
+    """A client's negotiated price for one service of the carrier (replaces the list price
+    in that client's service suggestions)."""
+
+    account = models.ForeignKey(CarrierAccount, on_delete=models.CASCADE, related_name="rates")
+    # Copied from the account so that scoping stays one ``WHERE client_id IN (...)``.
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+", db_index=False)
+    service = models.ForeignKey(CarrierService, on_delete=models.PROTECT, related_name="+")
+    price = models.DecimalField(
+        max_digits=10, decimal_places=2, validators=[MinValueValidator(0)], help_text="Per parcel."
+    )
+
+    class Meta:
+        ordering = ["account", "service__transit_days"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "service"], name="carrierrate_unique"),
+            models.CheckConstraint(condition=Q(price__gte=0), name="carrierrate_price_gte_0"),
+        ]
+        indexes = [models.Index(fields=["client", "service"], name="carrierrate_client_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.account}: {self.service.code} {self.price}"
+
+    def clean(self) -> None:
+        account = getattr(self, "account", None)
+        service = getattr(self, "service", None)
+        if account is not None and service is not None and service.carrier_id != account.carrier_id:
+            raise ValidationError({"service": "Choose a service of the account's carrier."})
 
 
 class ServiceLevelRule(models.Model):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from django.db.models import Count, Exists, OuterRef, QuerySet, Sum
 from django.utils import timezone
@@ -12,6 +13,7 @@ from django.utils import timezone
 from clients.models import Client
 from clients.scoping import scope_queryset
 from fulfillment.models import (
+    CarrierAccountRate,
     CarrierService,
     PickWave,
     PickWaveOrder,
@@ -41,6 +43,11 @@ class ServiceOption:
     deliver_by: date | None  # the delivery promise; None when no rule exists for the level
     acceptable: bool  # listed for the order's service level
     suggested: bool = False
+    price: Decimal | None = None  # the client's negotiated rate, else the service's list price
+
+    def __post_init__(self) -> None:
+        if self.price is None:
+            self.price = self.service.price
 
     @property
     def on_time(self) -> bool:
@@ -54,7 +61,8 @@ class ServiceOption:
     def label(self) -> str:
         s = self.service
         text = (
-            f"{s.carrier.name} {s.name} – {s.price} – {s.transit_days} d, ETA {self.eta:%Y-%m-%d}"
+            f"{s.carrier.name} {s.name} – {self.price} – {s.transit_days} d, "
+            f"ETA {self.eta:%Y-%m-%d}"
         )
         if self.suggested:
             text += " (suggested)"
@@ -68,9 +76,16 @@ class ServiceOption:
 class ServiceCatalog:
     """Active carrier services and the service-level rules, loaded once per request/batch."""
 
-    def __init__(self, services: list[CarrierService], rules: dict[str, tuple[int, set[int]]]):
+    def __init__(
+        self,
+        services: list[CarrierService],
+        rules: dict[str, tuple[int, set[int]]],
+        client_rates: dict[tuple[int, int], Decimal] | None = None,
+    ):
         self.services = services
         self.rules = rules  # {service_level: (deliver_within_days, {acceptable service ids})}
+        # {(client_id, service_id): price} from the clients' active carrier accounts.
+        self.client_rates = client_rates or {}
 
     @classmethod
     def load(cls) -> ServiceCatalog:
@@ -85,7 +100,16 @@ class ServiceCatalog:
                 rule.deliver_within_days,
                 {s.pk for s in rule.services.all()},
             )
-        return cls(services, rules)
+        client_rates = {
+            (client_id, service_id): price
+            for client_id, service_id, price in CarrierAccountRate.objects.filter(
+                account__active=True
+            ).values_list("client_id", "service_id", "price")
+        }
+        return cls(services, rules, client_rates)
+
+    def price(self, order: Order, service: CarrierService) -> Decimal:
+        return self.client_rates.get((order.client_id, service.pk), service.price)
 
     def deliver_by(self, order: Order) -> date | None:
         rule = self.rules.get(order.service_level)
@@ -119,20 +143,21 @@ class ServiceCatalog:
                     eta=today + timedelta(days=service.transit_days),
                     deliver_by=deliver_by,
                     acceptable=acceptable,
+                    price=self.price(order, service),
                 )
             )
         candidates = [o for o in options if o.acceptable]
         in_time = [o for o in candidates if o.on_time]
         if in_time:
-            best = min(in_time, key=lambda o: (o.service.price, o.service.transit_days))
+            best = min(in_time, key=lambda o: (o.price, o.service.transit_days))
         elif candidates:
-            best = min(candidates, key=lambda o: (o.service.transit_days, o.service.price))
+            best = min(candidates, key=lambda o: (o.service.transit_days, o.price))
         else:
             best = None
         if best is not None:
             best.suggested = True
         options.sort(
-            key=lambda o: (not o.suggested, not o.acceptable, o.service.price, o.eta, o.service.pk)
+            key=lambda o: (not o.suggested, not o.acceptable, o.price, o.eta, o.service.pk)
         )
         return options
 
@@ -407,17 +432,16 @@ def lines_to_ship(order: Order) -> list[OrderLine]:
     ]
 
 
-def tracking_numbers_unknown(*, carrier, events, user) -> list[tuple[int, str]]:
+def tracking_numbers_unknown(*, carrier, events, client_ids) -> list[tuple[int, str]]:
     """``(row, tracking number)`` of the events whose number is not a shipment of
-    ``carrier`` that ``user`` may see (checking a carrier's file before storing it)."""
-    known = set(
-        scope_queryset(
-            Shipment.objects.filter(
-                carrier=carrier, tracking_number__in={e.tracking_number for e in events}
-            ),
-            user,
-        ).values_list("tracking_number", flat=True)
+    ``carrier`` for one of ``client_ids`` (``None``: any client) — checking a carrier's file
+    before storing it; the caller passes the clients the user *supervises*."""
+    shipments = Shipment.objects.filter(
+        carrier=carrier, tracking_number__in={e.tracking_number for e in events}
     )
+    if client_ids is not None:
+        shipments = shipments.filter(client_id__in=client_ids)
+    known = set(shipments.values_list("tracking_number", flat=True))
     return [(e.row, e.tracking_number) for e in events if e.tracking_number not in known]
 
 

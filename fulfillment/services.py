@@ -10,13 +10,15 @@ shipments it updates, then their orders.
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -27,6 +29,7 @@ from fulfillment import selectors
 from fulfillment.exceptions import FulfillmentError, UnknownTrackingNumbers
 from fulfillment.models import (
     PROBLEM_STATUSES,
+    Carrier,
     CarrierService,
     PickWave,
     PickWaveOrder,
@@ -35,8 +38,10 @@ from fulfillment.models import (
     TrackingEvent,
     TrackingStatus,
     compute_eta,
+    new_webhook_secret,
 )
 from fulfillment.selectors import wave_candidates
+from fulfillment.signals import shipment_created, tracking_events_recorded
 from fulfillment.tracking_input import EventInput, clean_tracking_number
 from inventory.exceptions import InventoryError
 from inventory.models import Warehouse
@@ -48,6 +53,69 @@ S = Order.Status
 MAX_WAVE_SIZE = 500
 INGEST_CHUNK = 2000
 COPY_THRESHOLD = 100
+
+
+MIN_SECRET_LENGTH = 24
+
+
+# -- carriers -----------------------------------------------------------------------------------
+@transaction.atomic
+def carrier_webhook_secret_rotate(
+    *, carrier: Carrier, new_secret: str | None = None, overlap: timedelta | None = None
+) -> str:
+    """Give the carrier a new webhook secret and return it (generated when not given).
+
+    Locks the carrier row. The current secret becomes the previous one and stays valid for
+    ``overlap`` (default ``settings.WEBHOOK_SECRET_OVERLAP_HOURS``), so calls the carrier
+    signed before it switched are still accepted; an older previous secret is dropped. A
+    carrier without a secret yet (just created in the admin) gets no overlap. Raises
+    :class:`FulfillmentError` for a secret too short, not printable ASCII, or equal to the
+    current one.
+    """
+    if new_secret is None:
+        new_secret = new_webhook_secret()
+    if (
+        not isinstance(new_secret, str)
+        or len(new_secret) < MIN_SECRET_LENGTH
+        or len(new_secret) > 128
+        or not new_secret.isascii()
+        or not new_secret.isprintable()
+        or new_secret != new_secret.strip()
+    ):
+        raise FulfillmentError(
+            f"A webhook secret is {MIN_SECRET_LENGTH} to 128 printable ASCII characters "
+            "without surrounding spaces."
+        )
+    locked = Carrier.objects.select_for_update().get(pk=carrier.pk)
+    if _same_secret(locked.webhook_secret, new_secret):
+        raise FulfillmentError("The new webhook secret must differ from the current one.")
+    now = timezone.now()
+    if overlap is None:
+        overlap = timedelta(hours=settings.WEBHOOK_SECRET_OVERLAP_HOURS)
+    if locked.webhook_secret and overlap > timedelta(0):
+        locked.previous_webhook_secret = locked.webhook_secret
+        locked.previous_webhook_secret_valid_until = now + overlap
+    else:
+        locked.previous_webhook_secret = ""
+        locked.previous_webhook_secret_valid_until = None
+    locked.webhook_secret = new_secret
+    locked.webhook_secret_set_at = now
+    locked.save(
+        update_fields=[
+            "webhook_secret",
+            "webhook_secret_set_at",
+            "previous_webhook_secret",
+            "previous_webhook_secret_valid_until",
+        ]
+    )
+    for name in ("webhook_secret", "webhook_secret_set_at", "previous_webhook_secret"):
+        setattr(carrier, name, getattr(locked, name))
+    carrier.previous_webhook_secret_valid_until = locked.previous_webhook_secret_valid_until
+    return new_secret
+
+
+def _same_secret(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
 
 
 # -- pick waves ---------------------------------------------------------------------------------
@@ -333,6 +401,7 @@ def shipment_create(
         source=TrackingEvent.Source.LABEL,
     )
     waves_sync(order_ids=[order.pk])
+    shipment_created.send(sender=Shipment, shipment_id=shipment.pk, order_id=order.pk)
     return shipment
 
 
@@ -446,6 +515,21 @@ def _insert_events(rows: list[tuple]) -> None:
                 copy.write_row((*row[:6], json.dumps(row[6]), row[7], now))
 
 
+def _announce_events(new_rows: list[tuple], order_of: dict[int, int]) -> None:
+    """One :data:`tracking_events_recorded` send for the chunk's new events (with their ids)."""
+    keys = {(row[1], row[2], row[3]) for row in new_rows}
+    stored = TrackingEvent.objects.filter(
+        shipment_id__in={row[1] for row in new_rows},
+        occurred_at__in={row[3] for row in new_rows},
+    ).values_list("pk", "shipment_id", "status", "occurred_at")
+    events = [
+        (pk, shipment_id, order_of[shipment_id], status)
+        for pk, shipment_id, status, occurred_at in stored
+        if (shipment_id, status, occurred_at) in keys
+    ]
+    tracking_events_recorded.send(sender=TrackingEvent, events=events)
+
+
 @atomic_with_retry
 def _ingest_chunk(
     *,
@@ -514,6 +598,8 @@ def _ingest_chunk(
         )
     _insert_events(new_rows)
     report.created = len(new_rows)
+    if new_rows and tracking_events_recorded.has_listeners(TrackingEvent):
+        _announce_events(new_rows, {s.pk: s.order_id for s in shipments.values()})
 
     by_pk = {s.pk: s for s in shipments.values()}
     changed: list[Shipment] = []

@@ -129,6 +129,8 @@ def _optional_text(data: Mapping, key: str, limit: int) -> str:
         return ""
     if not isinstance(value, str):
         raise ValueError(f"'{key}' must be text")
+    if "\x00" in value:
+        raise ValueError(f"'{key}' contains a NUL character")
     return value.strip()[:limit]
 
 
@@ -233,6 +235,10 @@ def read_tracking_csv(file_obj, *, max_errors: int = 1000) -> ParsedFile:
         if not any(v.strip() for v in values):
             continue
         parsed.rows += 1
+        if any("\x00" in v for v in values):
+            # The database refuses NUL in text: say so for the row instead of failing the file.
+            parsed.add_error(RowError(row_no, "contains a NUL character"), max_errors)
+            continue
         record = dict(zip(columns, values, strict=False))
         try:
             parsed.events.append(

@@ -260,3 +260,6 @@ class StockMovementAdmin(ClientScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+from inventory import admin_purchasing  # noqa: E402, F401 - suppliers, rules, POs, runs

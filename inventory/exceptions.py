@@ -8,3 +8,15 @@ class InsufficientStock(InventoryError):
 
 class InvalidStockOperation(InventoryError):
     """A stock change that makes no sense (zero quantity, missing reason, inactive site)."""
+
+
+class PurchasingError(InventoryError):
+    """A purchase order or replenishment request that cannot be done as asked."""
+
+
+class InvalidPurchaseOrderTransition(PurchasingError):
+    """A purchase order cannot move from its status to the one asked for."""
+
+
+class ReceiptError(PurchasingError):
+    """A receipt against a purchase order was refused (over-receipt, unknown SKU …)."""

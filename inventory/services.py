@@ -275,3 +275,39 @@ def stock_ship(*, level: StockLevel, quantity: int, user=None, reference: str = 
         user=user,
         reference=reference,
     )
+
+
+@atomic_with_retry
+def stock_on_order_change(*, changes: Iterable[tuple[int, int, int]]) -> None:
+    """Raise or lower ``on_order`` (units on sent purchase orders) by ``(product_id,
+    warehouse_id, delta)``.
+
+    Called by the purchasing services when a PO is sent (up), received or cancelled (down),
+    in their transaction, so ``on_order`` always equals the open quantity of sent POs. Locks
+    every stock level of the products in primary-key order (the product-wide lock rule),
+    creating missing levels first; the CHECK ``on_order ≥ 0`` refuses a count going negative.
+    """
+    deltas: dict[tuple[int, int], int] = {}
+    for product_id, warehouse_id, delta in changes:
+        if delta:
+            key = (product_id, warehouse_id)
+            deltas[key] = deltas.get(key, 0) + delta
+    deltas = {key: delta for key, delta in deltas.items() if delta}
+    if not deltas:
+        return
+    product_ids = {p for p, _ in deltas}
+    clients = dict(Product.objects.filter(pk__in=product_ids).values_list("pk", "client_id"))
+    StockLevel.objects.bulk_create(
+        [StockLevel(client_id=clients[p], product_id=p, warehouse_id=w) for p, w in deltas],
+        ignore_conflicts=True,
+    )
+    levels = stock_levels_lock(product_ids=product_ids, related=())
+    for level in levels:
+        delta = deltas.get((level.product_id, level.warehouse_id))
+        if delta:
+            if level.on_order + delta < 0:
+                raise InvalidStockOperation(
+                    f"On order of product {level.product_id} at warehouse {level.warehouse_id} "
+                    f"would fall below zero ({level.on_order} {delta:+d})."
+                )
+            StockLevel.objects.filter(pk=level.pk).update(on_order=F("on_order") + delta)

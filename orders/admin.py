@@ -57,8 +57,8 @@ User = get_user_model()
 
 @admin.register(Customer)
 class CustomerAdmin(ClientScopedAdmin):
-    list_display = ("name", "email", "tier", "client", "external_id")
-    list_filter = ("tier", ClientListFilter)
+    list_display = ("name", "email", "tier", "client", "external_id", "notifications_opt_out")
+    list_filter = ("tier", "notifications_opt_out", ClientListFilter)
     list_select_related = ("client",)
     search_fields = ("name", "^email", "=external_id")
     paginator = BoundedCountPaginator

@@ -20,19 +20,23 @@ from django.urls import path, reverse
 from clients.scoping import (
     ClientListFilter,
     ClientScopedAdmin,
+    is_supervisor_for,
+    supervised_client_ids,
 )
 from core.paginator import BoundedCountPaginator
 from orders.exceptions import OrderError
 from orders.forms import ImportUploadForm
 from orders.importing.formats import NATIVE_COLUMNS
-from orders.models import ImportJob
-from orders.services.imports import (
+from orders.importing.jobs import (
     BACKGROUND_ROWS,
     can_import,
+    import_job_check,
     import_job_confirm,
     import_job_create,
     import_job_discard,
+    import_job_resume,
 )
+from orders.models import ImportJob
 
 
 @admin.register(ImportJob)
@@ -60,8 +64,22 @@ class ImportJobAdmin(ClientScopedAdmin):
     def has_module_permission(self, request):
         return request.user.has_perm("orders.import_orders")
 
+    def get_queryset(self, request):
+        # Imports are supervisor work: the jobs of the clients the user supervises, not of
+        # every client they are a member of (issue #11: roles are per client).
+        # (A user without the import permission gets 403 from has_*_permission below.)
+        queryset = super().get_queryset(request)
+        supervised = supervised_client_ids(request.user)
+        if supervised is None or not request.user.has_perm("orders.import_orders"):
+            return queryset
+        return queryset.filter(client_id__in=supervised)
+
     def has_view_permission(self, request, obj=None):
-        return request.user.has_perm("orders.import_orders") and self._in_scope(request, obj)
+        return (
+            request.user.has_perm("orders.import_orders")
+            and self._in_scope(request, obj)
+            and (obj is None or is_supervisor_for(request.user, obj.client_id))
+        )
 
     def has_add_permission(self, request):
         return request.user.has_perm("orders.import_orders")
@@ -80,6 +98,7 @@ class ImportJobAdmin(ClientScopedAdmin):
             path("<int:job_id>/status/", view(self.status_view), name="orders_importjob_status"),
             path("<int:job_id>/confirm/", view(self.confirm_view), name="orders_importjob_confirm"),
             path("<int:job_id>/discard/", view(self.discard_view), name="orders_importjob_discard"),
+            path("<int:job_id>/resume/", view(self.resume_view), name="orders_importjob_resume"),
             path(
                 "<int:job_id>/rejected.csv",
                 view(self.rejected_view),
@@ -149,7 +168,7 @@ class ImportJobAdmin(ClientScopedAdmin):
         return response
 
     def status_view(self, request, job_id):
-        job = self._job(request, job_id)
+        job = import_job_check(self._job(request, job_id))
         return JsonResponse(
             {
                 "status": job.status,
@@ -170,6 +189,7 @@ class ImportJobAdmin(ClientScopedAdmin):
                     ImportJob.Status.DONE,
                     ImportJob.Status.FAILED,
                     ImportJob.Status.DISCARDED,
+                    ImportJob.Status.INTERRUPTED,
                 ),
             }
         )
@@ -180,6 +200,19 @@ class ImportJobAdmin(ClientScopedAdmin):
         job = self._job(request, job_id)
         try:
             job = import_job_confirm(job=job, user=request.user)
+        except OrderError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            if job.status == ImportJob.Status.DONE:
+                self.message_user(request, job.message, messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:orders_importjob_change", args=[job.pk]))
+
+    def resume_view(self, request, job_id):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        job = self._job(request, job_id)
+        try:
+            job = import_job_resume(job=job, user=request.user)
         except OrderError as exc:
             self.message_user(request, str(exc), messages.ERROR)
         else:
@@ -210,7 +243,7 @@ class ImportJobAdmin(ClientScopedAdmin):
         )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        job = self._job(request, object_id)
+        job = import_job_check(self._job(request, object_id))  # a dead worker's job: marked
         context = {
             **self.admin_site.each_context(request),
             "title": f"Import {job.file_name}",
@@ -220,6 +253,8 @@ class ImportJobAdmin(ClientScopedAdmin):
             in (ImportJob.Status.UPLOADED, ImportJob.Status.VALIDATING, ImportJob.Status.IMPORTING),
             "can_confirm": job.status == ImportJob.Status.PREVIEWED
             and (job.orders_new > 0)
+            and can_import(request.user, job.client),
+            "can_resume": job.status == ImportJob.Status.INTERRUPTED
             and can_import(request.user, job.client),
             "queue_url": reverse("admin:orders_order_changelist") + f"?client={job.client_id}",
         }

@@ -4,7 +4,7 @@ from crispy_forms.helper import FormHelper
 from django import forms
 
 from clients.models import Client
-from clients.scoping import roles_for
+from clients.scoping import supervised_client_ids
 from orders.models import ImportJob
 
 MAX_UPLOAD_MB = 512
@@ -22,8 +22,8 @@ class ImportUploadForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         clients = Client.objects.filter(active=True).order_by("code")
-        if not user.is_superuser:
-            supervised = [cid for cid, role in roles_for(user).items() if role == "supervisor"]
+        supervised = supervised_client_ids(user)
+        if supervised is not None:
             clients = clients.filter(pk__in=supervised)
         self.fields["client"].queryset = clients
         if clients.count() == 1:

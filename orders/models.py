@@ -24,6 +24,12 @@ class Customer(models.Model):
     name = models.CharField(max_length=200)
     phone = models.CharField(max_length=50, blank=True)
     tier = models.CharField(max_length=10, choices=Tier.choices, default=Tier.STANDARD)
+    notifications_opt_out = models.BooleanField(
+        "opted out of e-mails",
+        default=False,
+        help_text="The customer asked for no status e-mails. Transactional ones (confirmation, "
+        "delay notice, cancellation, shipped) still go unless the client's policy says otherwise.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -40,6 +46,10 @@ class Customer(models.Model):
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>" if self.email else self.name
 
+
+# Open orders that have not left the building (on-hold ones are parked by an agent): what a
+# customer may be told is late. The condition of order_unshipped_due_idx.
+UNSHIPPED_STATUSES = ("new", "backordered", "ready", "picking", "packed")
 
 # Orders still in the backlog, as a condition for partial indexes: the complement of
 # CLOSED_STATUSES below (which needs Order.Status, so cannot be used in Order.Meta).
@@ -187,6 +197,14 @@ class Order(models.Model):
                 condition=Q(exception_flag=True),
             ),
             models.Index(fields=["ship_by", "id"], name="order_ship_by_idx"),
+            # The delay scan (support: customer delay notices) reads every unshipped order's
+            # promise: an index-only scan of this instead of the whole table (docs/benchmarks.md).
+            models.Index(
+                fields=["ship_by"],
+                include=["id", "client", "status"],
+                name="order_unshipped_due_idx",
+                condition=Q(status__in=UNSHIPPED_STATUSES),
+            ),
             models.Index(fields=["assigned_to", "status"], name="order_assignee_idx"),
             # Allocation looks for less urgent orders still holding stock, to pre-empt: small,
             # and the lookup costs what it finds instead of a scan of the whole backlog.
@@ -234,6 +252,11 @@ class OrderLine(models.Model):
     backorder_level = models.ForeignKey(
         StockLevel, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # When the backordered units are expected, from the open purchase orders that will cover
+    # them in priority order (orders.services.expected: backorders_expected_refresh), and from
+    # where: "PO-0042", or "no purchase order covers 12 units". Empty when nothing is waiting.
+    expected_available_on = models.DateField(null=True, blank=True)
+    expected_source = models.CharField(max_length=100, blank=True)
 
     class Meta:
         ordering = ["order", "line_no"]
@@ -312,6 +335,8 @@ class OrderEvent(models.Model):
         SHIPMENT = "shipment", "Shipment"  # units left with a carrier (partial or complete)
         EXCEPTION = "exception", "Carrier exception"  # exception or return reported by a carrier
         RESOLVED = "resolved", "Exception resolved"  # an agent cleared the exception flag
+        NOTIFICATION = "notification", "Customer notification"  # e-mail sent/failed/suppressed
+        CUSTOMER = "customer", "Customer message"  # written by the customer (tracking page)
 
     # orderevent_order_idx (order, -id) serves it.
     order = models.ForeignKey(
@@ -346,6 +371,9 @@ class ImportJob(models.Model):
         VALIDATING = "validating", "Checking"  # the preview is being computed
         PREVIEWED = "previewed", "Preview ready"  # counts and errors known, awaiting confirm
         IMPORTING = "importing", "Importing"  # confirmed, orders being created
+        # The worker importing it died (heartbeat lost); what it created is counted and kept:
+        # a supervisor resumes it (orders already created are recognised, never doubled).
+        INTERRUPTED = "interrupted", "Interrupted"
         DONE = "done", "Done"  # finished; see the counts
         FAILED = "failed", "Failed"  # the file could not be read at all
         DISCARDED = "discarded", "Discarded"  # the user did not confirm
@@ -386,6 +414,12 @@ class ImportJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The lease of the process working on the job ("host:pid"), renewed by its heartbeat; a
+    # job whose worker is gone (dead pid on this host, or no heartbeat for the lease time) is
+    # interrupted (orders.importing.jobs.import_jobs_recover).
+    worker = models.CharField(max_length=100, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Runs of the import.")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -405,3 +439,15 @@ class ImportJob(models.Model):
             return round(100 * checked)
         created = min(1.0, self.orders_created / self.orders_new) if self.orders_new else 0.0
         return round(50 * checked + 50 * created)
+
+
+class ImportedOrder(models.Model):
+    """Which import job created which order: written in the same transaction as the order, so
+    a job's count of created orders is read from the database (true even after its worker was
+    killed) and a resumed job tells its own earlier orders from ones imported before."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="created_orders")
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="+")
+
+    def __str__(self) -> str:
+        return f"order {self.order_id} by import {self.job_id}"

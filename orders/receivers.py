@@ -2,7 +2,11 @@
 
 from django.dispatch import receiver
 
-from inventory.signals import product_page_panels, stock_became_available
+from inventory.signals import (
+    expected_supply_changed,
+    product_page_panels,
+    stock_became_available,
+)
 
 
 @receiver(stock_became_available, dispatch_uid="orders_fill_backorders")
@@ -25,3 +29,21 @@ def waiting_orders_panel(sender, product, **kwargs):
         "template": "orders/panels/waiting_orders.html",
         "context": {"lines": orders_waiting_for_product(product.pk)},
     }
+
+
+@receiver(expected_supply_changed, dispatch_uid="orders_expected_availability")
+def redate_backorders_on_supply(sender, product_ids, **kwargs):
+    # After commit, in a worker: re-dating backorders must not slow or fail the PO change.
+    from functools import partial
+
+    from django.db import transaction
+    from django_q.tasks import async_task
+
+    transaction.on_commit(
+        partial(
+            async_task,
+            "orders.tasks.refresh_expected_availability",
+            list(product_ids),
+            group="expected-availability",
+        )
+    )

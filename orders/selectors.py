@@ -83,3 +83,47 @@ def orders_waiting_for_product(product_id: int, limit: int = 200) -> list[OrderL
             :limit
         ]
     )
+
+
+def daily_demand_stats(*, since, until, product_ids=None) -> dict:
+    """Demand history for replenishment (registered with :mod:`inventory.demand`).
+
+    Per product, over the UTC days ``since ≤ day < until`` of the orders' ``placed_at``: the
+    sum of daily demand and the sum of its squares. Demand of a line = ordered − cancelled
+    (shipped and still open alike, backorders included); cancelled orders do not count. One
+    query, whatever the number of products: the daily totals are grouped in a subquery and
+    summed (and squared) by the database.
+    """
+    from datetime import UTC, datetime, time
+
+    from django.db import connection
+    from django.db.models import F
+    from django.db.models.functions import TruncDate
+
+    from inventory.demand import DemandTotals
+
+    start = datetime.combine(since, time.min, tzinfo=UTC)
+    end = datetime.combine(until, time.min, tzinfo=UTC)
+    lines = OrderLine.objects.filter(order__placed_at__gte=start, order__placed_at__lt=end).exclude(
+        order__status=Order.Status.CANCELLED
+    )
+    if product_ids is not None:
+        lines = lines.filter(product_id__anyof=list(product_ids))
+    daily = (
+        lines.annotate(day=TruncDate("order__placed_at", tzinfo=UTC))
+        .values("product_id", "day")
+        .annotate(units=Sum(F("quantity") - F("qty_cancelled")))
+        .order_by()
+        .values("product_id", "units")
+    )
+    inner, params = daily.query.sql_with_params()
+    sql = (
+        "SELECT d.product_id, SUM(d.units), SUM(d.units * d.units) "
+        f"FROM ({inner}) AS d GROUP BY d.product_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {
+            product_id: DemandTotals(float(total or 0), float(squares or 0))
+            for product_id, total, squares in cursor.fetchall()
+        }

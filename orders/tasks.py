@@ -25,12 +25,27 @@ def fill_backorders() -> int:
 
 
 def preview_import(job_id: int) -> None:
-    from orders.services.imports import import_job_preview
+    from orders.importing.jobs import import_job_preview
 
     import_job_preview(job_id=job_id)
 
 
 def run_import(job_id: int) -> None:
-    from orders.services.imports import import_job_run
+    from orders.importing.jobs import import_job_run
 
     import_job_run(job_id=job_id)
+
+
+def recover_imports() -> int:
+    """Periodic: imports whose worker died are marked interrupted (resumable), with the true
+    count of what they created."""
+    from orders.importing.jobs import import_jobs_recover
+
+    return import_jobs_recover()
+
+
+def refresh_expected_availability(product_ids: list[int] | None = None) -> int:
+    """Re-date backordered lines from open purchase orders (all lines when no ids given)."""
+    from orders.services import backorders_expected_refresh
+
+    return backorders_expected_refresh(product_ids=product_ids)

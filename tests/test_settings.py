@@ -44,6 +44,11 @@ SETTINGS_VARIABLES = {
     "SECURE_HSTS_INCLUDE_SUBDOMAINS",
     "SECURE_HSTS_PRELOAD",
     "BEHIND_TLS_PROXY",
+    "LOGIN_LOCKOUT_ENABLED",
+    "LOGIN_FAILURE_LIMIT",
+    "LOGIN_COOLOFF_MINUTES",
+    "TRUSTED_PROXY_COUNT",
+    "SESSION_IDLE_MINUTES",
     "DJANGO_SETTINGS_MODULE",
     # Set by the browser tests' conftest for this process; production must never have it
     # (check --deploy reports async.E001).
@@ -263,3 +268,55 @@ def test_task_timeout_stays_below_retry(tmp_path):
     q_cluster = _settings(_env(tmp_path, DEBUG="1"))["Q_CLUSTER"]
     assert q_cluster["orm"] == "default"
     assert "redis" not in q_cluster
+
+
+# --- login lockout, idle timeout -------------------------------------------------------------
+
+_LOGIN_SETTINGS = (
+    "import json, django; django.setup(); from django.conf import settings as s; "
+    "print(json.dumps({'enabled': s.AXES_ENABLED, 'limit': s.AXES_FAILURE_LIMIT, "
+    "'cooloff': s.AXES_COOLOFF_TIME.total_seconds(), 'params': s.AXES_LOCKOUT_PARAMETERS, "
+    "'proxies': s.TRUSTED_PROXY_COUNT, 'idle': s.SESSION_IDLE_TIMEOUT.total_seconds()}))"
+)
+
+
+def test_login_and_session_defaults(tmp_path):
+    result = _run(["-c", _LOGIN_SETTINGS], _production(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {
+        "enabled": True,
+        "limit": 5,
+        "cooloff": 15 * 60,
+        "params": [["username", "ip_address"]],
+        "proxies": 0,
+        "idle": 30 * 60,
+    }
+
+
+def test_login_and_session_limits_come_from_the_environment(tmp_path):
+    env = _production(
+        tmp_path,
+        LOGIN_FAILURE_LIMIT="8",
+        LOGIN_COOLOFF_MINUTES="45",
+        TRUSTED_PROXY_COUNT="1",
+        SESSION_IDLE_MINUTES="10",
+    )
+    result = _run(["-c", _LOGIN_SETTINGS], env)
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (values["limit"], values["cooloff"], values["proxies"], values["idle"]) == (
+        8,
+        45 * 60,
+        1,
+        10 * 60,
+    )
+    # The lock stays per user name *and* address whatever the limits.
+    assert values["params"] == [["username", "ip_address"]]
+
+
+@pytest.mark.parametrize("variable", ["LOGIN_COOLOFF_MINUTES", "LOGIN_FAILURE_LIMIT"])
+def test_a_zero_lockout_setting_is_refused(tmp_path, variable):
+    # A zero cool-off would make django-axes lock for ever.
+    result = _run(["manage.py", "check"], _production(tmp_path, **{variable: "0"}))
+    assert result.returncode != 0
+    assert "LOGIN_FAILURE_LIMIT and LOGIN_COOLOFF_MINUTES must be at least 1." in result.stderr

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from orders.resources import FORMULA_TRIGGERS
+
 NATIVE = "native"
 SHOPIFY = "shopify"
 
@@ -113,10 +115,15 @@ class Layout:
 
 def cell(values: list[str], pos: int | None) -> str:
     """The text of the cell at ``pos`` (a ``Layout.index`` position; ``None``: the file has no
-    such column): stripped, ``""`` when blank or a quoted empty string (Shopify writes both)."""
+    such column): stripped, ``""`` when blank or a quoted empty string (Shopify writes both).
+
+    A cell our rejected-rows file neutralised for spreadsheets (``'=…``, see
+    ``orders.resources.neutralise_formula``) reads as what it was, so a fixed file imports."""
     if pos is None or pos >= len(values):
         return ""
     value = values[pos].strip()
+    if value[:1] == "'" and value[1:2] in FORMULA_TRIGGERS and len(value) > 1:
+        value = value[1:].strip()
     return "" if value == '""' else value
 
 

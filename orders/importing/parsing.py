@@ -58,11 +58,11 @@ def parse_quantity(value: str) -> int:
     text = value.strip()
     if not text:
         raise CellError("The quantity is missing.")
-    if text.isascii() and text.isdigit():  # the usual case, without the pattern
+    if text.isascii() and text.isdigit() and len(text) <= 20:  # the usual case
         qty = int(text)
         if 0 < qty <= 1_000_000:
             return qty
-    if _QUANTITY.fullmatch(text):
+    if len(text) <= 20 and _QUANTITY.fullmatch(text):
         qty = int(Decimal(text))
         if qty <= 0:
             raise CellError(f"The quantity must be above zero (got {text}).")
@@ -101,9 +101,9 @@ def parse_money(value: str, *, decimal_comma: bool = False, default: str = "0") 
         raise CellError(f"'{value}' is not an amount of money.")
     if amount < 0:
         raise CellError(f"The amount cannot be negative (got {value}).")
-    if amount >= _MONEY_MAX:
+    if amount >= _MONEY_MAX or (amount := amount.quantize(_CENT)) >= _MONEY_MAX:
         raise CellError(f"The amount {value} is too large.")
-    return amount.quantize(_CENT)
+    return amount
 
 
 def strip_apostrophe(value: str) -> str:

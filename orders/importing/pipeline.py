@@ -11,264 +11,58 @@ Rules (see the import issue and README):
 - Two phases when importing for real. **Check**: every order is validated and compared with
   what exists; the good ones are built by the intake service (``order_build``: promise,
   priority) and written to a spool file on disk (not memory). Large files on PostgreSQL are
-  checked by two processes (``_CheckHelper``). **Create**: the spooled orders are inserted
+  checked by two processes (``helper.CheckHelper``). **Create**: the spooled orders are inserted
   through ``orders_insert_built`` in priority order, chunk after chunk, each chunk one
   transaction. Scarce stock thus goes to the file's most urgent orders first, as the
   allocation engine wants it, instead of to whichever came first in the file and then being
   taken back order by order (pre-emption), which cost time and filled timelines with
-  "re-assigned" entries."""
+  "re-assigned" entries.
+
+This module runs the phases; each job has its module: ``reader`` (CSV text), ``formats``
+(columns), ``rows`` (rows → order input), ``triage`` (against what exists), ``spool`` (between
+the phases), ``helper`` (the parallel check), ``results`` (counts, row errors, rejected rows);
+``jobs`` runs this for the import page and the task cluster."""
 
 from __future__ import annotations
 
 import bisect
-import contextlib
-import csv
-import io
-import marshal
-import mmap
 import os
-import pickle
-import shutil
-import signal
-import struct
-import tempfile
 import threading
 from array import array
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal
 from typing import BinaryIO, TextIO
 
-from django.db import connections, models, router
+from django.db import DataError, IntegrityError, connections, router
 from django.utils import timezone
 
 from clients.models import Client
-from core.bulk import JSONText, insert_rows
+from core.bulk import insert_rows
 from core.db import atomic_with_retry
 from core.gctune import fewer_gc_passes, settle
 from inventory.models import Product
 from orders.exceptions import OrderValidationError
-from orders.importing.formats import (
-    ORDER_FIELDS,
-    SHOPIFY,
-    SHOPIFY_PAYMENT,
-    HeaderProblem,
-    cell,
-)
+from orders.importing.formats import HeaderProblem, cell
 from orders.importing.formats import build_layout as _build_layout
-from orders.importing.parsing import (
-    CellError,
-    parse_datetime,
-    parse_money,
-    parse_quantity,
-    service_level_from_shipping_method,
-    strip_apostrophe,
-)
+from orders.importing.helper import CheckHelper, private_reader
 from orders.importing.reader import CsvSource, FileProblem
-from orders.models import Customer, Order, OrderEvent, OrderLine
-from orders.services.intake import (
-    ORDER_ROW_FIELDS,
-    PAYMENT_STATUSES,
-    SERVICE_LEVELS,
-    TIERS,
-    LineInput,
-    NewOrder,
-    OrderInput,
-    order_build,
-    orders_insert_built,
+from orders.importing.results import ImportResult, Report, RowError, shown
+from orders.importing.rows import Draft, OrderRows
+from orders.importing.spool import Spool, Spooled
+from orders.importing.triage import Triage
+from orders.models import ImportedOrder, Order, OrderEvent
+from orders.services.customers import (
+    CustomerDetails,
+    customer_tiers,
+    customers_match_or_create,
 )
+from orders.services.intake import orders_insert_built
+from orders.signals import import_chunk_created
+
+__all__ = ["ImportResult", "OrderFileImport", "RowError"]
 
 CHUNK_ORDERS = 1000  # orders checked against the database at a time
 CREATE_CHUNK_ORDERS = 5000  # orders created (and allocated) per transaction
 PARALLEL_MIN_ROWS = 100_000  # from this size a helper process checks the second half
-MAX_SHOWN_ERRORS = 500
-
-
-@dataclass
-class RowError:
-    line: int
-    column: str
-    message: str
-    order: str = ""
-
-    def as_dict(self) -> dict:
-        return {
-            "line": self.line,
-            "column": self.column,
-            "message": self.message,
-            "order": self.order,
-        }
-
-
-@dataclass
-class ImportResult:
-    format: str = ""
-    total_rows: int = 0
-    orders_new: int = 0
-    lines_new: int = 0
-    orders_skipped: int = 0
-    orders_conflict: int = 0
-    orders_rejected: int = 0
-    rows_rejected: int = 0
-    orders_created: int = 0
-    lines_created: int = 0
-    skip_reasons: Counter = field(default_factory=Counter)
-    errors: list[RowError] = field(default_factory=list)
-    error_count: int = 0
-    checked_by: int = 1  # processes that checked the file (2: a helper took the second half)
-    helper_rows: int = 0  # rows the helper has checked so far (until its counts are merged)
-
-    @property
-    def rows_checked(self) -> int:
-        return self.total_rows + self.helper_rows
-
-    def add_error(self, error: RowError) -> None:
-        self.error_count += 1
-        if len(self.errors) < MAX_SHOWN_ERRORS:
-            self.errors.append(error)
-
-    def summary(self, dry_run: bool) -> str:
-        if dry_run:
-            head = f"{self.orders_new} order(s) with {self.lines_new} line(s) would be created"
-        else:
-            head = f"{self.orders_created} order(s) with {self.lines_created} line(s) created"
-        parts = [head]
-        if self.orders_skipped:
-            reasons = ", ".join(f"{n} {r}" for r, n in self.skip_reasons.most_common())
-            parts.append(f"{self.orders_skipped} skipped ({reasons})")
-        if self.orders_conflict:
-            parts.append(f"{self.orders_conflict} conflict(s) with existing orders")
-        if self.orders_rejected:
-            parts.append(f"{self.orders_rejected} order(s) rejected ({self.rows_rejected} row(s))")
-        return "; ".join(parts) + "."
-
-
-@dataclass
-class _Draft:
-    number: str
-    rows: list[tuple[int, list[str]]]
-    errors: list[RowError] = field(default_factory=list)
-    data: OrderInput | None = None
-    email: str = ""
-    customer_name: str = ""
-    customer_ref: str = ""
-    tier: str = ""
-    cancelled: bool = False
-    fulfilled: bool = False
-
-    @property
-    def fingerprint(self) -> tuple:
-        assert self.data is not None
-        return tuple(sorted((ln.product.sku, ln.quantity, ln.unit_price) for ln in self.data.lines))
-
-
-class _Spooled:
-    """A checked, built order waiting on disk to be created (phase two)."""
-
-    __slots__ = ("customer_name", "customer_ref", "email", "line_nos", "new", "tier")
-
-    def __init__(self, line_nos, email, customer_name, customer_ref, tier, new):
-        self.line_nos, self.email, self.customer_name = line_nos, email, customer_name
-        self.customer_ref, self.tier, self.new = customer_ref, tier, new
-
-    @property
-    def number(self) -> str:
-        return self.new.number
-
-    # On disk as ``marshal`` data: plain tuples of str/int/float. Pickling aware datetimes and
-    # decimals cost ≈ 40 µs an order; their ISO/decimal text round-trips exactly.
-    def dumps(self) -> bytes:
-        new = self.new
-        row = list(new.row)
-        for i in _ROW_DATETIMES:
-            row[i] = row[i].isoformat()
-        for i in _ROW_DECIMALS:
-            row[i] = str(row[i])
-        row[_ROW_JSON] = str(row[_ROW_JSON])
-        return marshal.dumps(
-            (
-                self.line_nos,
-                self.email,
-                self.customer_name,
-                self.customer_ref,
-                self.tier,
-                row,
-                [(product_id, qty, str(price)) for product_id, qty, price in new.lines],
-                new.score,
-                new.note,
-            )
-        )
-
-    @classmethod
-    def loads(cls, blob: bytes) -> _Spooled:
-        line_nos, email, name, ref, tier, row, lines, score, note = marshal.loads(blob)
-        for i in _ROW_DATETIMES:
-            row[i] = _fromisoformat(row[i])
-        for i in _ROW_DECIMALS:
-            row[i] = Decimal(row[i])
-        row[_ROW_JSON] = JSONText(text=row[_ROW_JSON])
-        new = NewOrder(
-            row,
-            [(product_id, qty, Decimal(price)) for product_id, qty, price in lines],
-            score,
-            row[_SHIP_BY_AT],
-            row[_PLACED_AT_AT],
-            row[_EXPEDITE_AT],
-            row[_SOURCE_AT],
-            note,
-        )
-        return cls(line_nos, email, name, ref, tier, new)
-
-
-def _row_positions(*field_classes) -> tuple[int, ...]:
-    return tuple(
-        i
-        for i, name in enumerate(ORDER_ROW_FIELDS)
-        if isinstance(Order._meta.get_field(name), field_classes)
-    )
-
-
-_ROW_DATETIMES = _row_positions(models.DateTimeField)
-_ROW_DECIMALS = _row_positions(models.DecimalField)
-(_ROW_JSON,) = _row_positions(models.JSONField)
-_SHIP_BY_AT = ORDER_ROW_FIELDS.index("ship_by")
-_PLACED_AT_AT = ORDER_ROW_FIELDS.index("placed_at")
-_EXPEDITE_AT = ORDER_ROW_FIELDS.index("expedite")
-_SOURCE_AT = ORDER_ROW_FIELDS.index("source")
-_fromisoformat = datetime.fromisoformat
-
-
-_SHIP_TO_FIELDS = tuple(
-    (key, f"ship_to_{key}", limit)
-    for key, limit in (
-        ("name", 200),
-        ("address1", 255),
-        ("address2", 255),
-        ("city", 100),
-        ("postcode", 20),
-        ("region", 100),
-        ("phone", 50),
-    )
-)
-
-
-def _order_values(
-    rows: list[tuple[int, list[str]]], fields: list[tuple[str, int]]
-) -> dict[str, tuple[int, str]]:
-    """Each order-level field's first non-blank value in the order's rows, with its line."""
-    found: dict[str, tuple[int, str]] = {}
-    wanted = len(fields)
-    for line_no, values in rows:
-        for name, pos in fields:
-            if name not in found:
-                value = cell(values, pos)
-                if value:
-                    found[name] = (line_no, value)
-        if len(found) == wanted:
-            break
-    return found
 
 
 class OrderFileImport:
@@ -286,9 +80,13 @@ class OrderFileImport:
         rejects: TextIO | None = None,
         progress: Callable[[ImportResult, int], None] | None = None,
         chunk_orders: int = CHUNK_ORDERS,
-        create_chunk_orders: int = CREATE_CHUNK_ORDERS,
+        create_chunk_orders: int | None = None,
         parallel_min_rows: int = PARALLEL_MIN_ROWS,
+        job_id: int | None = None,
+        resume: bool = False,
     ) -> None:
+        """``job_id``: the import job this run belongs to (each created order is linked to it in
+        its transaction); ``resume``: the job ran before and may have created some orders."""
         self.client = client
         self.binary = binary
         self.user = user
@@ -296,20 +94,16 @@ class OrderFileImport:
         self.requested_format = requested_format
         self.dry_run = dry_run
         self._rejects_file = rejects
-        self.rejects = csv.writer(rejects) if rejects is not None else None
         self.progress = progress
         self.chunk_orders = chunk_orders
-        self.create_chunk_orders = create_chunk_orders
-        self._spool = None  # good orders between the two phases (temporary file)
-        self._spools: list = []  # the spool files: this process's, then a helper's
-        # (priority key…, input position, spool file, offset, size) per spooled order
-        self._spooled: list[tuple] = []
+        self.create_chunk_orders = create_chunk_orders or CREATE_CHUNK_ORDERS
+        self.job_id = job_id
+        self.resume = resume and job_id is not None
+        self.spool = Spool()  # good orders between the two phases (on disk)
         self.parallel_min_rows = parallel_min_rows
-        self._helper: _CheckHelper | None = None
+        self._helper: CheckHelper | None = None
         self.result = ImportResult()
-        self._products: dict[str, Product] = {}
-        self._scattered: dict[str, list[int]] = {}
-        self._late_conflicts: list[tuple[tuple[int, ...], str]] = []
+        self.report = Report(self.result, rejects)
 
     # -- entry point ---------------------------------------------------------------------------
     def run(self) -> ImportResult:
@@ -324,23 +118,35 @@ class OrderFileImport:
         except HeaderProblem as exc:
             raise FileProblem(str(exc)) from exc
         self.result.format = self.layout.format
-        # The order-level fields this file has columns for (the others are always blank).
-        index = self.layout.index
-        self._order_fields = [(name, index[name]) for name in ORDER_FIELDS if name in index]
-        self._line_at = tuple(
-            index.get(name) for name in ("sku", "quantity", "unit_price", "line_fulfillment_status")
-        )
-        self.decimal_comma = source.delimiter == ";"
-        if self.rejects is not None:
-            self.rejects.writerow([*source.raw_header, "error"])
-        self._products = {
+        self.report.number_column = self.layout.columns["order_number"]
+        if self.report.rejects is not None:
+            self.report.rejects.writerow([*source.raw_header, "error"])
+        products = {
             p.sku: p
             for p in Product.objects.filter(client=self.client).only(
                 "id", "sku", "client_id", "active"
             )
         }
-        self._scattered, starts, last_line = self._find_scattered_orders(source)
+        scattered, starts, last_line = self._find_scattered_orders(source)
         source.detach()
+        self.rows = OrderRows(
+            client=self.client,
+            layout=self.layout,
+            raw_header=source.raw_header,
+            products=products,
+            scattered=scattered,
+            decimal_comma=source.delimiter == ";",
+            note=f"Imported from {self.file_name}"
+            + (f" by {self.user.get_username()}" if self.user else "")
+            + ".",
+        )
+        self.triage = Triage(
+            client=self.client,
+            layout=self.layout,
+            report=self.report,
+            job_id=self.job_id,
+            resume=self.resume,
+        )
         self._now = timezone.now()  # one "now" for every order's priority, in both processes
         helper = None
         split_line = None
@@ -352,7 +158,9 @@ class OrderFileImport:
             at = bisect.bisect_left(starts, last_line // 2)
             if 0 < at < len(starts):
                 split_line = starts[at]
-                helper = self._helper = _CheckHelper.start(self, split_line)
+                # Each process counts only its own orders' units: each gets half the room.
+                self.triage.headroom_share = 2
+                helper = self._helper = CheckHelper.start(self, split_line)
         del starts
         self.binary.seek(0)
         source = CsvSource(self.binary)
@@ -367,21 +175,21 @@ class OrderFileImport:
             helper.merge_into(self)
             self._helper = None
             self.result.checked_by, self.result.helper_rows = 2, 0
-        if self._spooled:
+        if len(self.spool):
             settle()  # the index of checked orders lives until the end: out of the GC's way
             try:
                 self._create_spooled()
             finally:
-                for spool in self._spools:
-                    spool.close()
+                self.spool.close()
         return self.result
 
     def _check(self, source: CsvSource, *, start_at: int = 0, stop_at: int | None = None) -> None:
         """Phase one over the rows from line ``start_at`` up to (not including) ``stop_at``."""
-        pending: list[_Draft] = []
-        current: _Draft | None = None
+        pending: list[Draft] = []
+        current: Draft | None = None
         last_line = 0
         number_at = self.layout.index["order_number"]
+        problems = source.problems  # rows that are not well-formed CSV (found while reading)
         for line_no, values in source:
             if line_no < start_at:
                 continue
@@ -392,21 +200,27 @@ class OrderFileImport:
             number = cell(values, number_at)
             if current is not None and number and number == current.number:
                 current.rows.append((line_no, values))
+            else:
+                if current is not None:
+                    pending.append(self.rows.finish(current))
+                current = Draft(number=number, rows=[(line_no, values)])
+            if problems and line_no in problems:
+                current.errors.append(
+                    RowError(line_no, "file", problems.pop(line_no), shown(number))
+                )
+            if current.rows[0][0] != line_no:
                 continue
-            if current is not None:
-                pending.append(self._finish(current))
-            current = _Draft(number=number, rows=[(line_no, values)])
             if len(pending) >= self.chunk_orders:
                 self._flush(pending, last_line)
                 pending = []
         if current is not None:
-            pending.append(self._finish(current))
+            pending.append(self.rows.finish(current))
         self._flush(pending, last_line)
 
     def _may_fork(self, last_line: int) -> bool:
         if last_line < self.parallel_min_rows or not hasattr(os, "fork"):
             return False
-        if _private_reader(self.binary) is None:
+        if private_reader(self.binary) is None:
             return False
         connection = connections[router.db_for_write(Order)]
         # (Inside a transaction, e.g. a test's, the helper could not see its data.)
@@ -440,608 +254,98 @@ class OrderFileImport:
                 first_seen[number] = line_no
         return scattered, starts, line_no
 
-    # -- one order: rows -> OrderInput or errors -----------------------------------------------
-    def _finish(self, draft: _Draft) -> _Draft:
-        number = draft.number
-        first_line = draft.rows[0][0]
-        col = self.layout.columns
-        if not number:
-            draft.errors.append(
-                RowError(
-                    first_line,
-                    col.get("order_number", "order_number"),
-                    "The order number is missing.",
-                )
-            )
-            return draft
-        if number in self._scattered:
-            starts = ", ".join(str(n) for n in self._scattered[number])
-            draft.errors.append(
-                RowError(
-                    first_line,
-                    col["order_number"],
-                    f"The rows of order {number} are not together (parts start at lines "
-                    f"{starts}); put them one after another and upload again.",
-                    number,
-                )
-            )
-            return draft
-        order_values = _order_values(draft.rows, self._order_fields)
-
-        def value_of(name: str, _none=(first_line, "")) -> tuple[int, str]:
-            return order_values.get(name, _none)
-
-        def error(line: int, name: str, message: str) -> None:
-            draft.errors.append(RowError(line, col.get(name, name), message, number))
-
-        client = self.client
-        shopify = self.layout.format == SHOPIFY
-        line, client_code = value_of("client")
-        if client_code and client_code.upper() != client.code:
-            error(
-                line,
-                "client",
-                f"This order belongs to client {client_code}, not {client.code}: import it there.",
-            )
-        line, placed_text = value_of("placed_at")
-        placed_at = None
-        if not placed_text:
-            error(line, "placed_at", "The order date is missing.")
-        else:
-            try:
-                placed_at = parse_datetime(placed_text, client.timezone)
-            except CellError as exc:
-                error(line, "placed_at", str(exc))
-        line, ship_by_text = value_of("ship_by")
-        ship_by = None
-        if ship_by_text:
-            try:
-                ship_by = parse_datetime(ship_by_text, client.timezone)
-            except CellError as exc:
-                error(line, "ship_by", str(exc))
-        line, currency = value_of("currency")
-        currency = currency.upper()
-        if currency and currency != client.currency:
-            error(
-                line,
-                "currency",
-                f"The order is in {currency}, but {client.code} trades in {client.currency}.",
-            )
-        if shopify:
-            service_level = service_level_from_shipping_method(value_of("shipping_method")[1])
-            line, status_text = value_of("payment_status")
-            payment = SHOPIFY_PAYMENT.get(status_text.lower()) if status_text else "pending"
-            if payment is None:
-                error(line, "payment_status", f"Unknown financial status '{status_text}'.")
-            draft.cancelled = bool(value_of("cancelled_at")[1])
-        else:
-            line, level = value_of("service_level")
-            service_level = level.lower() or "standard"
-            if service_level not in SERVICE_LEVELS:
-                error(line, "service_level", f"'{level}' is not standard, expedited or overnight.")
-            line, status_text = value_of("payment_status")
-            payment = status_text.lower() or "paid"
-            if payment not in PAYMENT_STATUSES:
-                error(line, "payment_status", f"'{status_text}' is not a payment status.")
-        money = {}
-        for name in ("shipping_total", "tax_total"):
-            line, text = value_of(name)
-            try:
-                money[name] = parse_money(text, decimal_comma=self.decimal_comma)
-            except CellError as exc:
-                error(line, name, str(exc))
-        lines: list[LineInput] = []
-        unfulfilled_seen = False
-        # The order's own status counts too: trimmed exports lack "Lineitem fulfillment status".
-        order_fulfilled = shopify and value_of("fulfillment_status")[1].lower() == "fulfilled"
-        sku_at, quantity_at, price_at, fulfilled_at = self._line_at
-        products, decimal_comma = self._products, self.decimal_comma
-        for line_no, values in draft.rows:
-            if order_fulfilled or (shopify and cell(values, fulfilled_at).lower() == "fulfilled"):
-                continue  # shipped by the shop already: nothing for us to do for this line
-            unfulfilled_seen = True
-            sku = cell(values, sku_at)
-            product = products.get(sku) if sku else None
-            if not sku:
-                error(line_no, "sku", "The SKU is missing.")
-            elif product is None:
-                error(line_no, "sku", f"Unknown SKU '{sku}' for {client.code}.")
-            elif not product.active:
-                error(line_no, "sku", f"SKU '{sku}' is inactive for {client.code}.")
-            try:
-                quantity = parse_quantity(cell(values, quantity_at))
-            except CellError as exc:
-                error(line_no, "quantity", str(exc))
-                quantity = None
-            try:
-                price = parse_money(cell(values, price_at), decimal_comma=decimal_comma)
-            except CellError as exc:
-                error(line_no, "unit_price", str(exc))
-                price = None
-            if product is not None and quantity is not None and price is not None:
-                lines.append(LineInput(product=product, quantity=quantity, unit_price=price))
-        if shopify and not unfulfilled_seen:
-            draft.fulfilled = True
-        if draft.errors or draft.fulfilled:
-            return draft
-        email = value_of("customer_email")[1].lower()
-        draft.email = email
-        draft.customer_name = (
-            value_of("customer_name")[1] or value_of("ship_to_name")[1] or email or "Guest customer"
-        )[:200]
-        draft.customer_ref = value_of("customer_id")[1][:100]
-        tier = value_of("customer_tier")[1].lower()
-        if tier and tier not in TIERS:
-            error(
-                value_of("customer_tier")[0], "customer_tier", f"'{tier}' is not a customer tier."
-            )
-            return draft
-        draft.tier = tier or Customer.Tier.STANDARD.value
-        ship_to = {}
-        for key, name, limit in _SHIP_TO_FIELDS:
-            value = order_values.get(name)
-            ship_to[key] = strip_apostrophe(value[1])[:limit] if value else ""
-        country = value_of("ship_to_country")[1].upper()
-        ship_to["country"] = country if len(country) == 2 else ""
-        draft.data = OrderInput(
-            number=number,
-            lines=lines,
-            placed_at=placed_at,
-            service_level=service_level,
-            ship_by=ship_by,
-            payment_status=payment,
-            currency=client.currency,
-            shipping_total=money.get("shipping_total", Decimal("0")),
-            tax_total=money.get("tax_total", Decimal("0")),
-            ship_to=ship_to,
-            source=Order.Source.SHOPIFY if shopify else Order.Source.CSV,
-            note=f"Imported from {self.file_name}"
-            + (f" by {self.user.get_username()}" if self.user else "")
-            + ".",
-        )
-        return draft
-
-    # -- a chunk of orders: compare with what exists, then create --------------------------------
-    def _flush(self, drafts: list[_Draft], last_line: int) -> None:
+    # -- a chunk of orders: compare with what exists, then keep the good ones on disk ----------
+    def _flush(self, drafts: list[Draft], last_line: int) -> None:
         if drafts:
-            good = self._triage(drafts)
+            good = self.triage.sort(drafts)
             if good and not self.dry_run:
-                self._spool_drafts(good)
+                tiers = customer_tiers(
+                    client=self.client,
+                    details=[CustomerDetails(d.customer_ref, d.email) for d in good],
+                )
+                self.spool.add(good, client=self.client, now=self._now, tiers=tiers)
         if self.progress is not None:
             if self._helper is not None:
                 self.result.helper_rows = self._helper.rows_checked()
             self.progress(self.result, last_line)
 
-    # -- between the phases: good orders on disk, with the key they will be created in ------------
-    def _spool_drafts(self, drafts: list[_Draft]) -> None:
-        """Build checked orders (promise, totals, priority: the intake service's
-        ``order_build``; a customer's tier from the database when the customer exists) and
-        write them to the spool, remembering the key they will be created in."""
-        if self._spool is None:
-            # Closed by run() once the orders are created (or on error).
-            self._spool = tempfile.TemporaryFile(prefix="bpo-import-")  # noqa: SIM115
-            self._spools.append(self._spool)
-        spool_no = len(self._spools) - 1
-        tiers = self._known_tiers(drafts)
-        client, now, spool, spooled = self.client, self._now, self._spool, self._spooled
-        write = spool.write
-        for draft in drafts:
-            tier = tiers.get(("ref", draft.customer_ref)) or tiers.get(("email", draft.email))
-            new = order_build(client, draft.data, now, tier or draft.tier)
-            record = _Spooled(
-                tuple(line_no for line_no, _ in draft.rows),
-                draft.email,
-                draft.customer_name,
-                draft.customer_ref,
-                draft.tier,
-                new,
-            )
-            blob = record.dumps()
-            offset = spool.tell()
-            write(blob)
-            # Most urgent first, as the allocation engine orders a batch; plain numbers (the
-            # helper process hands its index over with marshal).
-            spooled.append(
-                (
-                    -new.score,
-                    new.ship_by.timestamp(),
-                    new.placed_at.timestamp(),
-                    len(spooled),
-                    spool_no,
-                    offset,
-                    len(blob),
-                )
-            )
-
-    def _known_tiers(self, drafts: list[_Draft]) -> dict[tuple[str, str], str]:
-        refs = [d.customer_ref for d in drafts if d.customer_ref]
-        emails = [d.email for d in drafts if d.email]
-        tiers: dict[tuple[str, str], str] = {}
-        customers = Customer.objects.filter(client=self.client)
-        if refs:
-            for ref, tier in customers.filter(external_id__anyof=refs).values_list(
-                "external_id", "tier"
-            ):
-                tiers[("ref", ref)] = tier
-        if emails:
-            for email, tier in (
-                customers.filter(email__anyof=emails).order_by("-id").values_list("email", "tier")
-            ):
-                tiers[("email", email)] = tier  # the oldest match wins, as in _customers
-        return tiers
-
+    # -- phase two: create ----------------------------------------------------------------------
     def _create_spooled(self) -> None:
-        """Phase two: the spooled orders, most urgent first, in chunks (one transaction each)."""
-        self._spooled.sort()
-        spools, loads = self._spools, _Spooled.loads
-        chunk = self.create_chunk_orders
-        for start in range(0, len(self._spooled), chunk):
-            records = []
-            for *_key, spool_no, offset, size in self._spooled[start : start + chunk]:
-                spool = spools[spool_no]
-                spool.seek(offset)
-                records.append(loads(spool.read(size)))
+        """The spooled orders, most urgent first, in chunks (one transaction each)."""
+        for records in self.spool.batches(self.create_chunk_orders):
             self._create(records)
+            import_chunk_created.send(
+                sender=OrderFileImport,
+                job_id=self.job_id,
+                orders_created=self.result.orders_created,
+            )
             if self.progress is not None:
                 self.progress(self.result, self.result.total_rows)
-        if self._late_conflicts:
-            self._write_late_conflicts()
+        if self.report.late:
+            self.report.write_late(self.binary)
 
-    def _write_late_conflicts(self) -> None:
-        """Rows of orders that someone else created while this file was being imported: to
-        the rejects file with the reason (the rows are read again: they are not kept)."""
-        if self.rejects is None:
-            return
-        messages = {
-            line_no: message for line_nos, message in self._late_conflicts for line_no in line_nos
-        }
-        self.binary.seek(0)
-        source = CsvSource(self.binary)
-        for line_no, values in source:
-            if line_no in messages:
-                self.rejects.writerow([*values, messages[line_no]])
-        source.detach()
-
-    def _reject(self, draft: _Draft, reason_for_others: str | None = None) -> None:
-        result = self.result
-        result.orders_rejected += 1
-        result.rows_rejected += len(draft.rows)
-        for err in draft.errors:
-            result.add_error(err)
-        own: dict[int, list[str]] = {}
-        for err in draft.errors:
-            own.setdefault(err.line, []).append(f"{err.column}: {err.message}")
-        first = draft.errors[0] if draft.errors else None
-        for line_no, values in draft.rows:
-            if self.rejects is None:
-                continue
-            if line_no in own:
-                message = "; ".join(own[line_no])
-            else:
-                message = reason_for_others or (
-                    f"Order {draft.number} rejected because of line {first.line}: {first.message}"
-                    if first
-                    else "Order rejected."
-                )
-            self.rejects.writerow([*values, message])
-
-    def _conflict(self, draft: _Draft, message: str) -> None:
-        self.result.orders_conflict += 1
-        line = draft.rows[0][0]
-        self.result.add_error(
-            RowError(line, self.layout.columns["order_number"], message, draft.number)
-        )
-        if self.rejects is not None:
-            for _, values in draft.rows:
-                self.rejects.writerow([*values, message])
-
-    def _triage(self, drafts: list[_Draft]) -> list[_Draft]:
-        result = self.result
-        numbers = [d.number for d in drafts if d.data is not None or d.cancelled]
-        existing: dict[str, tuple[str, list]] = {}
-        if numbers:
-            rows = Order.objects.filter(client=self.client, number__anyof=numbers).values_list(
-                "id", "number", "status"
-            )
-            ids = {}
-            for pk, number, status in rows:
-                existing[number] = (status, [])
-                ids[pk] = number
-            if ids:
-                for order_id, sku, qty, price in OrderLine.objects.filter(
-                    order_id__anyof=list(ids)
-                ).values_list("order_id", "product__sku", "quantity", "unit_price"):
-                    existing[ids[order_id]][1].append((sku, qty, price))
-        good: list[_Draft] = []
-        for draft in drafts:
-            if draft.errors:
-                self._reject(draft)
-                continue
-            if draft.fulfilled:
-                result.orders_skipped += 1
-                result.skip_reasons["already fulfilled in the shop"] += 1
-                continue
-            known = existing.get(draft.number)
-            if draft.cancelled:
-                if known and known[0] not in ("cancelled",):
-                    self._conflict(
-                        draft,
-                        f"Order {draft.number} is cancelled in the shop file but is "
-                        f"{known[0]} here: cancel it in the back-office if that is right.",
-                    )
-                else:
-                    result.orders_skipped += 1
-                    result.skip_reasons["cancelled in the shop"] += 1
-                continue
-            if known is not None:
-                if tuple(sorted(known[1])) == draft.fingerprint:
-                    result.orders_skipped += 1
-                    result.skip_reasons["already imported"] += 1
-                else:
-                    self._conflict(
-                        draft,
-                        f"Order {draft.number} was imported before with different lines; it "
-                        "was not changed. Correct it in the back-office or use a new number.",
-                    )
-                continue
-            result.orders_new += 1
-            result.lines_new += len(draft.data.lines)
-            good.append(draft)
-        return good
-
-    def _create(self, records: list[_Spooled]) -> None:
+    def _create(self, records: list[Spooled]) -> None:
         try:
             created = self._create_chunk(records)
-        except OrderValidationError:
-            # Someone created one of these orders meanwhile: go one by one so that only the
-            # clashing order is reported and the rest still come in.
+        except (OrderValidationError, DataError, IntegrityError):
+            # Someone created one of these orders meanwhile, or the database refused one that
+            # passed the check: go one by one so that only that order is reported and the rest
+            # still come in (each in its own transaction: never a part of an order).
             created = []
             for record in records:
                 try:
                     created += self._create_chunk([record])
+                except (DataError, IntegrityError) as exc:
+                    self._refused(record, exc)
                 except OrderValidationError as exc:
                     self.result.orders_new -= 1
                     self.result.lines_new -= len(record.new.lines)
                     self.result.orders_conflict += 1
                     line = record.line_nos[0]
-                    column = self.layout.columns["order_number"]
+                    column = self.report.number_column
                     self.result.add_error(RowError(line, column, str(exc), record.number))
-                    self._late_conflicts.append((record.line_nos, str(exc)))
+                    self.report.late.append((record.line_nos, str(exc)))
         self.result.orders_created += len(created)
         self.result.lines_created += sum(len(r.new.lines) for r in created)
 
+    def _refused(self, record: Spooled, exc: Exception) -> None:
+        result = self.result
+        result.orders_new -= 1
+        result.lines_new -= len(record.new.lines)
+        result.orders_rejected += 1
+        result.rows_rejected += len(record.line_nos)
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        message = f"The database refused order {record.number}: {shown(reason)}"
+        line = record.line_nos[0]
+        column = self.report.number_column
+        result.add_error(RowError(line, column, message, record.number))
+        self.report.late.append((record.line_nos, message))
+
     @atomic_with_retry
-    def _create_chunk(self, records: list[_Spooled]) -> list[_Spooled]:
+    def _create_chunk(self, records: list[Spooled]) -> list[Spooled]:
         self._customers(records)
-        orders_insert_built(
+        order_ids = orders_insert_built(
             client=self.client,
             news=[r.new for r in records],
             user=self.user,
             event_kind=OrderEvent.Kind.IMPORT,
         )
+        if self.job_id is not None:  # in the orders' transaction: the job's count stays true
+            insert_rows(
+                ImportedOrder,
+                ("job_id", "order_id"),
+                [(self.job_id, order_id) for order_id in order_ids],
+                return_ids=False,
+            )
         return records
 
-    def _customers(self, records: list[_Spooled]) -> None:
-        """Match customers by the shop's id, then e-mail; create the rest (in this
-        transaction). Sets each order's customer."""
-        client = self.client
-        refs = list({r.customer_ref for r in records if r.customer_ref})
-        emails = list({r.email for r in records if r.email})
-        customers = Customer.objects.filter(client=client).order_by()
-        by_ref = (
-            dict(customers.filter(external_id__anyof=refs).values_list("external_id", "id"))
-            if refs
-            else {}
+    def _customers(self, records: list[Spooled]) -> None:
+        """Match or create each order's customer (in this transaction)."""
+        ids = customers_match_or_create(
+            client=self.client,
+            details=[
+                CustomerDetails(r.customer_ref, r.email, r.customer_name, r.tier) for r in records
+            ],
         )
-        by_email: dict[str, int] = {}
-        if emails:
-            for email, pk in (
-                customers.filter(email__anyof=emails).order_by("-id").values_list("email", "id")
-            ):
-                by_email[email] = pk  # the oldest match wins
-        new_rows: list[tuple] = []
-        waiting: list[tuple[_Spooled, int]] = []  # (order, index of its new customer)
-        new_at: dict[tuple[str, str], int] = {}
-        for record in records:
-            ref, email = record.customer_ref, record.email
-            pk = (by_ref.get(ref) if ref else None) or (by_email.get(email) if email else None)
-            if pk is not None:
-                record.new.customer_id = pk
-                continue
-            key = ("ref", ref) if ref else ("email", email) if email else None
-            at = new_at.get(key) if key else None
-            if at is None:
-                at = len(new_rows)
-                new_rows.append((client.pk, ref, email, record.customer_name, record.tier))
-                if ref:
-                    new_at[("ref", ref)] = at
-                if email:
-                    new_at[("email", email)] = at
-            waiting.append((record, at))
-        if new_rows:
-            ids = insert_rows(
-                Customer, ("client_id", "external_id", "email", "name", "tier"), new_rows
-            )
-            for record, at in waiting:
-                record.new.customer_id = ids[at]
-
-
-# -- the helper process of a large file's check phase ------------------------------------------
-class _PositionalReader(io.RawIOBase):
-    """Reads a file descriptor with ``pread`` from its own position: a forked helper must not
-    move the read offset it shares with its parent."""
-
-    def __init__(self, fd: int) -> None:
-        self._fd, self._pos = fd, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        data = os.pread(self._fd, len(buffer), self._pos)
-        buffer[: len(data)] = data
-        self._pos += len(data)
-        return len(data)
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_SET:
-            self._pos = offset
-        elif whence == io.SEEK_CUR:
-            self._pos += offset
-        else:
-            self._pos = os.fstat(self._fd).st_size + offset
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
-
-
-def _private_reader(binary) -> BinaryIO | None:
-    """How a forked helper reads the file without disturbing its parent; ``None``: it can't."""
-    if isinstance(binary, io.BytesIO):
-        return binary  # the helper has its own copy of the memory
-    try:
-        fd = binary.fileno()
-        os.fstat(fd)
-    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
-        return None
-    return io.BufferedReader(_PositionalReader(fd), buffer_size=1 << 20)
-
-
-_COUNTER = struct.Struct("q")
-
-
-_INHERITED: list = []  # the helper's inherited database wrappers: kept, never used or closed
-
-
-def _fresh_connections() -> None:
-    """In the helper: new database wrappers for every alias. The inherited ones may hold a
-    socket the parent still uses (closing one, even by garbage collection, would end the
-    parent's session), so they are kept referenced until ``os._exit``."""
-    for alias in connections:
-        _INHERITED.append(connections[alias])
-        connections[alias] = connections.create_connection(alias)
-
-
-def _end_with_parent() -> None:
-    """In the helper: SIGTERM ends it (whatever handler the task worker installed), and on
-    Linux it gets SIGTERM when the import process dies, so no helper outlives its import."""
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-class _CheckHelper:
-    """A forked process checking a large file's second half (see ``OrderFileImport._run``).
-
-    It writes three files the parent reads after it has checked the first half: the result
-    (counts, errors, the spool index, as pickle), its rejected rows (CSV, in file order) and
-    its spool. The parent closes its database connections before the fork; the helper starts with
-    new ones and never touches those it inherited: each process has its own.
-    """
-
-    def __init__(self, pid: int, paths: dict[str, str], shared: mmap.mmap) -> None:
-        self.pid, self.paths, self._shared = pid, paths, shared
-
-    def rows_checked(self) -> int:
-        """Rows the helper has checked so far (it counts into memory shared with us)."""
-        return _COUNTER.unpack_from(self._shared)[0]
-
-    @classmethod
-    def start(cls, job: OrderFileImport, split_line: int) -> _CheckHelper:
-        paths = {}
-        for name in ("result", "rejects", "spool"):
-            fd, paths[name] = tempfile.mkstemp(prefix=f"bpo-import-{name}-")
-            os.close(fd)
-        shared = mmap.mmap(-1, _COUNTER.size)  # anonymous and shared with the child
-        connections.close_all()
-        pid = os.fork()
-        if pid == 0:  # the helper: never returns
-            code = 1
-            try:
-                _end_with_parent()
-                _fresh_connections()
-                job.progress = lambda result, _line: _COUNTER.pack_into(
-                    shared, 0, result.total_rows
-                )
-                cls._work(job, split_line, paths)
-                code = 0
-            except BaseException as exc:  # reported to the parent, which raises it
-                with open(paths["result"], "wb") as fh:
-                    pickle.dump({"error": (isinstance(exc, FileProblem), str(exc))}, fh)
-            finally:
-                try:
-                    connections.close_all()
-                finally:
-                    os._exit(code)
-        return cls(pid, paths, shared)
-
-    @staticmethod
-    def _work(job: OrderFileImport, split_line: int, paths: dict[str, str]) -> None:
-        with open(paths["rejects"], "w", newline="", encoding="utf-8") as rejects:
-            job.rejects = csv.writer(rejects) if job.rejects is not None else None
-            with open(paths["spool"], "w+b") as spool:
-                job._spool, job._spools = spool, [spool]
-                reader = _private_reader(job.binary)
-                reader.seek(0)
-                job._check(CsvSource(reader), start_at=split_line)
-        with open(paths["result"], "wb") as fh:
-            pickle.dump({"result": job.result, "spooled": job._spooled}, fh, protocol=5)
-
-    def abandon(self) -> None:
-        try:
-            os.kill(self.pid, signal.SIGTERM)
-            os.waitpid(self.pid, 0)
-        finally:
-            self._remove()
-            self._shared.close()
-
-    def _remove(self) -> None:
-        for path in self.paths.values():
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-
-    def merge_into(self, job: OrderFileImport) -> None:
-        try:
-            _, status = os.waitpid(self.pid, 0)
-            with open(self.paths["result"], "rb") as fh:
-                payload = pickle.load(fh) if os.path.getsize(self.paths["result"]) else {}
-            if "error" in payload:
-                is_file_problem, message = payload["error"]
-                raise (FileProblem if is_file_problem else RuntimeError)(message)
-            if "result" not in payload or status != 0:
-                raise RuntimeError(f"The import's helper process failed (status {status}).")
-            theirs, ours = payload["result"], job.result
-            for name in (
-                "total_rows",
-                "orders_new",
-                "lines_new",
-                "orders_skipped",
-                "orders_conflict",
-                "orders_rejected",
-                "rows_rejected",
-                "error_count",
-            ):
-                setattr(ours, name, getattr(ours, name) + getattr(theirs, name))
-            ours.skip_reasons.update(theirs.skip_reasons)
-            ours.errors += theirs.errors[: max(MAX_SHOWN_ERRORS - len(ours.errors), 0)]
-            if job._rejects_file is not None:
-                with open(self.paths["rejects"], encoding="utf-8", newline="") as fh:
-                    shutil.copyfileobj(fh, job._rejects_file)
-            if payload["spooled"]:
-                spool = open(self.paths["spool"], "rb")  # noqa: SIM115 (closed by run())
-                job._spools.append(spool)
-                spool_no, base = len(job._spools) - 1, len(job._spooled)
-                job._spooled += [
-                    (score, ship_by, placed_at, position + base, spool_no, offset, size)
-                    for score, ship_by, placed_at, position, _, offset, size in payload["spooled"]
-                ]
-        finally:
-            self._remove()  # (an open spool stays readable until closed)
-            self._shared.close()
+        for record, pk in zip(records, ids, strict=True):
+            record.new.customer_id = pk

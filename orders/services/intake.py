@@ -62,39 +62,119 @@ def compute_ship_by(*, client: Client, placed_at: datetime, service_level: str) 
     return placed_at + timedelta(hours=client.sla_hours(service_level))
 
 
-def validate_order_input(client: Client, data: OrderInput) -> None:
-    """Raise :class:`OrderValidationError` with a message the user can act on."""
-    number = data.number
-    if not number or not number.strip():
-        raise OrderValidationError("An order needs an order number.")
-    if len(number.strip()) > Order._meta.get_field("number").max_length:
-        raise OrderValidationError(f"Order number {number[:20]}… is too long.")
-    if not data.lines:
-        raise OrderValidationError(f"Order {number} has no lines.")
+@dataclass(frozen=True, slots=True)
+class OrderProblem:
+    """One rule an order breaks. ``field``: the ``OrderInput`` field (``number``, ``currency``,
+    ``service_level``, ``payment_status``, ``customer``, ``lines``, ``total``,
+    ``ship_to_<key>``) or, with ``line`` (an index into ``lines``), the line's ``sku``,
+    ``quantity`` or ``unit_price``."""
+
+    field: str
+    message: str
+    line: int | None = None
+
+
+_NUMBER_MAX = Order._meta.get_field("number").max_length
+_SHIP_TO_MAX = {
+    key: Order._meta.get_field(f"ship_to_{key}").max_length
+    for key in ("name", "address1", "address2", "city", "postcode", "region", "country", "phone")
+}
+# The smallest amount the order's money columns cannot hold (the line price's too).
+MONEY_LIMIT = min(
+    Decimal(10) ** (f.max_digits - f.decimal_places)
+    for f in (
+        *(Order._meta.get_field(n) for n in ("subtotal", "shipping_total", "tax_total", "total")),
+        OrderLine._meta.get_field("unit_price"),
+    )
+)
+
+
+def order_input_problems(client: Client, data: OrderInput) -> list[OrderProblem]:
+    """Every rule ``data`` breaks, in field order: the one set of order rules for keyed-in
+    orders, imports and any other channel (an import maps each problem to its row)."""
+    problems: list[OrderProblem] = []
+    add = problems.append
+    number = (data.number or "").strip()
+    if not number:
+        add(OrderProblem("number", "The order number is missing."))
+    elif len(number) > _NUMBER_MAX:
+        add(
+            OrderProblem(
+                "number",
+                f"The order number is {len(number)} characters long; at most {_NUMBER_MAX} "
+                "are allowed.",
+            )
+        )
     currency = data.currency or client.currency
     if currency != client.currency:
-        raise OrderValidationError(
-            f"Order {number} is in {currency}, but {client.code} trades in {client.currency}."
+        add(
+            OrderProblem(
+                "currency",
+                f"The order is in {currency}, but {client.code} trades in {client.currency}.",
+            )
         )
     if data.service_level not in SERVICE_LEVELS:
-        raise OrderValidationError(f"'{data.service_level}' is not a service level.")
+        add(
+            OrderProblem(
+                "service_level",
+                f"'{data.service_level}' is not a service level (standard, expedited or "
+                "overnight).",
+            )
+        )
     if data.payment_status not in PAYMENT_STATUSES:
-        raise OrderValidationError(f"'{data.payment_status}' is not a payment status.")
+        add(OrderProblem("payment_status", f"'{data.payment_status}' is not a payment status."))
     if data.customer is not None and data.customer.client_id != client.pk:
-        raise OrderValidationError("The customer belongs to another client.")
-    for line in data.lines:
+        add(OrderProblem("customer", "The customer belongs to another client."))
+    for key, value in data.ship_to.items():
+        limit = _SHIP_TO_MAX.get(key)
+        if limit is not None and value and len(value) > limit:
+            add(
+                OrderProblem(
+                    f"ship_to_{key}",
+                    f"The value is {len(value)} characters long; at most {limit} are allowed.",
+                )
+            )
+    if not data.lines:
+        add(OrderProblem("lines", f"Order {number} has no lines."))
+    subtotal = _ZERO
+    for at, line in enumerate(data.lines):
+        sku = line.product.sku
         if line.product.client_id != client.pk:
-            raise OrderValidationError(f"SKU {line.product.sku} is not a product of {client.code}.")
-        if isinstance(line.quantity, bool) or not isinstance(line.quantity, int):
-            raise OrderValidationError(
-                f"Quantity for SKU {line.product.sku} must be a whole number."
+            add(OrderProblem("sku", f"SKU '{sku}' is not a product of {client.code}.", at))
+        elif not line.product.active:
+            add(OrderProblem("sku", f"SKU '{sku}' is inactive for {client.code}.", at))
+        quantity = line.quantity
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+            add(
+                OrderProblem(
+                    "quantity",
+                    f"The quantity of SKU '{sku}' must be a whole number above zero.",
+                    at,
+                )
             )
-        if line.quantity <= 0:
-            raise OrderValidationError(
-                f"Quantity for SKU {line.product.sku} must be a whole number above zero."
+            quantity = 0
+        price = line.unit_price if line.unit_price is not None else _ZERO
+        if price < 0:
+            add(OrderProblem("unit_price", f"The price of SKU '{sku}' cannot be negative.", at))
+        subtotal += price * quantity
+    total = subtotal + (data.shipping_total or _ZERO) + (data.tax_total or _ZERO)
+    if total >= MONEY_LIMIT or max(data.shipping_total, data.tax_total) >= MONEY_LIMIT:
+        add(
+            OrderProblem(
+                "total",
+                f"The order's total ({total:,.2f}) is more than the system can hold "
+                f"(below {MONEY_LIMIT:,.0f}): check the prices and quantities.",
             )
-        if line.unit_price is not None and line.unit_price < 0:
-            raise OrderValidationError(f"Price for SKU {line.product.sku} cannot be negative.")
+        )
+    return problems
+
+
+def validate_order_input(client: Client, data: OrderInput) -> None:
+    """Raise :class:`OrderValidationError` with the first problem (see
+    :func:`order_input_problems`), a message the user can act on."""
+    problems = order_input_problems(client, data)
+    if problems:
+        raise OrderValidationError(problems[0].message)
 
 
 class OrderRow(NamedTuple):

@@ -16,7 +16,7 @@ from orders.services.allocation import backorders_fill, orders_allocate
 from orders.services.intake import LineInput, OrderInput, orders_create_batch
 from orders.services.locks import order_lock, order_lock_with_stock
 from orders.services.priority import apply_priority
-from orders.services.status import check_transition, set_status
+from orders.services.status import check_transition, set_status, status_events_save
 
 S = Order.Status
 
@@ -100,7 +100,7 @@ def order_release(*, order: Order, user=None, note: str = "") -> Order:
     )
     order.hold_from_status = order.hold_reason = ""
     _save_status(order)
-    event.save()
+    status_events_save([event])
     if back_to in (S.NEW, S.BACKORDERED):
         orders_allocate(order_ids=[order.pk], user=user)
         order.refresh_from_db()
@@ -150,7 +150,7 @@ def order_cancel(*, order: Order, reason: str, user=None) -> Order:
         save=False,
     )
     _save_status(order)
-    event.save()
+    status_events_save([event])
     backorders_fill(product_ids=sorted({ln.product_id for ln in lines}), user=user)
     return order
 
@@ -222,6 +222,25 @@ def order_add_note(*, order: Order, text: str, user=None) -> OrderEvent:
     return OrderEvent.objects.create(
         order=order, kind=OrderEvent.Kind.NOTE, message=text.strip(), user=user
     )
+
+
+# Timeline rows other apps write about an order (they own what happened; orders owns the row).
+EXTERNAL_EVENT_KINDS = frozenset({OrderEvent.Kind.NOTIFICATION, OrderEvent.Kind.CUSTOMER})
+
+
+def order_events_record(*, entries: list[tuple[int, str]], kind: str, user=None) -> int:
+    """Append timeline rows ``(order_id, message)`` of ``kind`` (a notification sent, a
+    customer's message) in one insert; returns how many. Locks nothing, triggers nothing:
+    a timeline row is a record, not a state change. Raises :class:`OrderValidationError` for a
+    kind that is a state change (those are written by the service that makes the change)."""
+    if kind not in EXTERNAL_EVENT_KINDS:
+        raise OrderValidationError(f"'{kind}' timeline rows are written by their own service.")
+    rows = [
+        OrderEvent(order_id=order_id, kind=kind, message=message[:4000], user=user)
+        for order_id, message in entries
+    ]
+    OrderEvent.objects.bulk_create(rows, batch_size=1000)
+    return len(rows)
 
 
 # Moves an agent may make by hand; shipping and delivery belong to fulfillment.

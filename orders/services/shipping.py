@@ -20,7 +20,7 @@ from inventory import services as inventory
 from orders.exceptions import InvalidOrderStatus, OrderValidationError
 from orders.models import Allocation, Order, OrderEvent, OrderLine
 from orders.services.locks import order_lock
-from orders.services.status import set_status
+from orders.services.status import set_status, status_events_save
 
 S = Order.Status
 
@@ -100,7 +100,7 @@ def orders_start_picking(*, order_ids: Iterable[int], user=None, note: str = "")
     events = [set_status(o, S.PICKING, user=user, message=note, save=False) for o in orders]
     if orders:
         _save_orders(orders, ["status", "segment"])
-        OrderEvent.objects.bulk_create(events)
+        status_events_save(events)
     return orders
 
 
@@ -244,7 +244,7 @@ def orders_mark_delivered(
         events.append(set_status(order, S.DELIVERED, user=user, message=text, save=False))
     if orders:
         _save_orders(orders, ["status", "segment", "exception_flag", "delay_reason"])
-        OrderEvent.objects.bulk_create(events)
+        status_events_save(events)
     return orders
 
 

@@ -7,6 +7,7 @@ from django.utils import timezone
 from orders.exceptions import InvalidOrderStatus
 from orders.models import Order, OrderEvent
 from orders.services.priority import compute_segment
+from orders.signals import order_status_changed
 
 S = Order.Status
 
@@ -82,4 +83,24 @@ def set_status(
             update_fields=["status", "segment", "hold_reason", "hold_from_status", "updated_at"]
         )
         event.save()
+        status_changes_announce([(order.pk, from_status, to_status)])
     return event
+
+
+def status_events_save(events: list[OrderEvent]) -> None:
+    """Write the timeline rows that ``set_status(..., save=False)`` returned (the caller has
+    saved the orders) and announce the moves in one :data:`order_status_changed` send."""
+    if not events:
+        return
+    OrderEvent.objects.bulk_create(events)
+    status_changes_announce([(e.order_id, e.from_status, e.to_status) for e in events])
+
+
+def status_changes_announce(changes: list[tuple[int, str, str]]) -> None:
+    """Tell higher apps (support: customer notifications) which orders moved, once per batch.
+
+    Every status move is written by :func:`set_status`/:func:`status_events_save` or, for the
+    allocation engine's bulk moves, by ``allocation_write``; each calls this once."""
+    changes = [c for c in changes if c[1] != c[2]]
+    if changes:
+        order_status_changed.send(sender=Order, changes=changes)

@@ -205,3 +205,44 @@ def test_supervisor_imports_a_shopify_export(seed_demo, media_root, admin_login,
     expect(page.locator("#order-header .big")).to_have_text("#1002", timeout=TIMEOUT)
     expect(page.locator("#order-lines tbody tr")).to_have_count(2)
     expect(page.locator("#order-timeline")).to_contain_text("orders_export_1.csv")
+
+
+def test_an_interrupted_import_is_found_and_resumed_in_the_browser(
+    seed_demo, media_root, admin_login, live_server
+):
+    """Issue #11 finding 8: the job page finds a dead worker's job, shows what it created
+    and resumes it."""
+    from django.contrib.auth import get_user_model
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from clients.models import Client
+    from orders.importing.jobs import import_job_create
+
+    seed_demo(orders=10)
+    acme = Client.objects.get(code="ACME")
+    sku = acme.products.filter(active=True).order_by("sku").first().sku
+    data = (
+        "order_number,placed_at,sku,quantity\n"
+        + "".join(f"RES-{i},2024-03-05 10:00,{sku},1\n" for i in range(3))
+    ).encode()
+    job = import_job_create(
+        client=acme,
+        user=get_user_model().objects.get(username="supervisor"),
+        upload=SimpleUploadedFile("resume.csv", data),
+    )
+    # Confirmed, then its worker (on another machine) stopped beating long ago.
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=ImportJob.Status.IMPORTING,
+        worker="other-host:4242",
+        heartbeat_at=timezone.now() - timedelta(hours=1),
+    )
+    page = admin_login("supervisor", "supervisor")
+
+    page.goto(f"{live_server.url}/admin/orders/importjob/{job.pk}/change/")
+
+    expect(page.locator("#job-status")).to_have_text("Interrupted")
+    expect(page.locator("#job-message")).to_contain_text("0 order(s) with 0 line(s) were created")
+    page.locator("#resume-import").click()
+    expect(page.locator("#job-status")).to_have_text("Done", timeout=TIMEOUT)
+    expect(page.locator("#count-created")).to_have_text("3 (3 lines)")
+    assert Order.objects.filter(number__startswith="RES-").count() == 3

@@ -90,7 +90,7 @@ def test_page_shows_status_segment_breakdown_lines_and_timeline(
 
     assert order.status == Order.Status.BACKORDERED
     assert '<strong id="order-status">Backordered</strong>' in html
-    assert '<span class="bpo-badge" style="background:#6a1b9a">Backordered</span>' in html
+    assert '<span class="bpo-badge bpo-segment-backordered">Backordered</span>' in html
     assert f'Priority <strong id="order-priority">{order.priority_score}</strong>' in html
     assert "Assigned: nobody" in html
     # Every factor of the stored breakdown, in its order, then the total.
@@ -133,7 +133,7 @@ def test_page_shows_hold_reason_and_where_the_order_came_from(client, shop, make
 
     assert '<strong id="order-status">On hold</strong> (from Ready to pick)' in html
     assert "<p><strong>On hold:</strong> Address unclear</p>" in html
-    assert '<span class="bpo-badge" style="background:#546e7a">On hold</span>' in html
+    assert '<span class="bpo-badge bpo-segment-on_hold">On hold</span>' in html
     assert (
         "<td>Placed on hold</td> <td>ready → on_hold</td> <td>Address unclear</td> "
         "<td>acme-colleague</td>"

@@ -153,7 +153,7 @@ def test_queue_columns(client, shop, place, make_customer, make_warehouse, make_
         '<td class="field-client_code">ACME</td>',
         '<td class="field-customer nowrap">Alice Lantern &lt;alice@acme.example&gt;</td>',
         '<td class="field-status">Backordered</td>',
-        '<span class="bpo-badge" style="background:#6a1b9a">Backordered</span>',
+        '<span class="bpo-badge bpo-segment-backordered">Backordered</span>',
         f'<td class="field-priority_score">{order.priority_score}</td>',
         '<td class="field-due_display">in 3d</td>',
         '<td class="field-service_level">Overnight</td>',

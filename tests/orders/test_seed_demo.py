@@ -83,9 +83,29 @@ def test_creates_clients_stock_customers_and_a_backlog(seeded):
         assert StockLevel.objects.filter(client=client, on_hand__gt=0).exists(), client
         assert StockMovement.objects.filter(client=client).exists(), client
         assert Customer.objects.filter(client=client).count() > 0, client
-        assert Order.objects.filter(client=client).count() == ORDERS_PER_CLIENT, client
+        # … plus the backordered demo order a replenishment PO will cover
+        assert Order.objects.filter(client=client).count() == ORDERS_PER_CLIENT + 1, client
+        demo = Order.objects.get(client=client, number=f"{client.code}-DEMO-BO")
+        assert demo.status == Order.Status.BACKORDERED
+        assert demo.lines.get().expected_source.startswith("no purchase order covers")
     assert OrderLine.objects.filter(order__client__code="ACME").exists()
     assert "Demo data ready" in seeded
+
+
+def test_replenishment_demo_data(seeded):
+    from inventory.models import PurchaseOrder, ReorderRule, Supplier, SupplierProduct
+    from inventory.selectors import late_purchase_orders
+
+    for client in Client.objects.all():
+        assert Supplier.objects.filter(client=client).count() == 2, client
+        assert SupplierProduct.objects.filter(client=client, preferred=True).count() == (
+            Product.objects.filter(client=client).count()
+        )
+        assert ReorderRule.objects.filter(client=client).count() == (
+            StockLevel.objects.filter(client=client).count()
+        )
+        late = late_purchase_orders(PurchaseOrder.objects.filter(client=client))
+        assert late.count() == 1, client
 
 
 def test_backlog_spans_the_working_statuses(seeded):

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from clients.models import Client
 from orders.importing.pipeline import OrderFileImport
@@ -17,7 +18,7 @@ from orders.importing.reader import FileProblem
 class Command(BaseCommand):
     help = (
         "Import orders from a CSV file (native or Shopify export). Exits 1 when rows were "
-        "rejected or conflicted, 2 when the file could not be read."
+        "rejected or conflicted, 2 when the file could not be read, 3 when the database stopped it."
     )
 
     def add_arguments(self, parser):
@@ -57,6 +58,13 @@ class Command(BaseCommand):
             except FileProblem as exc:
                 self.stderr.write(f"{path.name}: {exc}")
                 sys.exit(2)
+            except DatabaseError as exc:  # an outage, not the data: bad orders are rejected
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                self.stderr.write(
+                    f"{path.name}: the database stopped the import ({first}). Orders created "
+                    "before it stopped are kept; run the command again to import the rest."
+                )
+                sys.exit(3)
         elapsed = time.perf_counter() - started
         self.stdout.write(
             f"{path.name} ({result.format}, {result.total_rows} rows, {elapsed:.1f}s)"

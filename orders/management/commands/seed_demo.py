@@ -18,6 +18,7 @@ from django.utils import timezone
 from clients.models import Client, Membership
 from clients.services import membership_set
 from inventory import services as inventory
+from inventory.demo import seed_replenishment
 from inventory.models import Product, StockLevel, Warehouse
 from orders import services
 from orders.models import Customer, Order
@@ -129,6 +130,10 @@ class Command(BaseCommand):
             products = self._products(client, rng, warehouses)
             customers = self._customers(client, rng)
             created_orders += self._orders(client, rng, products, customers, orders)
+            self._backordered_demo_order(client, products, customers)
+            self.stdout.write(seed_replenishment(client=client, products=products, rng=rng))
+        # Backorders learn when their stock is expected (the late POs above).
+        services.backorders_expected_refresh()
         self._users()
         # Higher apps (fulfillment: carriers, waves, shipments) add theirs on top of the backlog.
         for _receiver, summary in demo_data_seeded.send(sender=Command, rng=rng):
@@ -238,6 +243,22 @@ class Command(BaseCommand):
         services.orders_allocate_in_priority_order(order_ids=new_ids)
         self._work_some(rng, new_ids)
         return len(new_ids)
+
+    def _backordered_demo_order(self, client, products, customers) -> None:
+        """One order waiting for a scarce SKU: the replenishment run's PO will cover it."""
+        number = f"{client.code}-DEMO-BO"
+        if Order.objects.filter(client=client, number=number).exists():
+            return
+        scarce = next(p for p in products if p.sku.endswith("0020"))
+        services.order_create(
+            client=client,
+            number=number,
+            lines=[LineInput(product=scarce, quantity=8, unit_price=Decimal("19.90"))],
+            customer=customers[0],
+            placed_at=timezone.now() - timedelta(hours=2),
+            shipping_total=Decimal("5.90"),
+            ship_to={"name": customers[0].name, "address1": "1 Demo Street", "city": "Lakeside"},
+        )
 
     def _work_some(self, rng, order_ids) -> None:
         """Move part of the backlog along, so every queue has something in it."""

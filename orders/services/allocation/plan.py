@@ -28,6 +28,7 @@ from orders.services.allocation.rows import (
     PlanOrder,
     PlanReservation,
 )
+from orders.services.status import status_changes_announce
 
 ALLOCATION = OrderEvent.Kind.ALLOCATION.value
 
@@ -223,4 +224,7 @@ class AllocationPlan:
                 for e in self.events
             ],
             return_ids=False,
+        )
+        status_changes_announce(
+            [(e.order.pk, e.from_status, e.to_status) for e in self.events if e.to_status]
         )
