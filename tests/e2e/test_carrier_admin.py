@@ -47,7 +47,7 @@ def _call_webhook(base_url: str, secret: str) -> int:
 
 
 @pytest.fixture
-def carriers(fast_passwords, transactional_db):
+def carriers(transactional_db):
     _carriers()
     assert Carrier.objects.get(code="SWIFT").webhook_secret == OLD_SECRET
     return Carrier.objects.get(code="SWIFT")
