@@ -262,4 +262,8 @@ class StockMovementAdmin(ClientScopedAdmin):
         return False
 
 
-from inventory import admin_purchasing  # noqa: E402, F401 - suppliers, rules, POs, runs
+from inventory import (  # noqa: E402, F401 - importing registers their admin pages
+    admin_purchase_orders,
+    admin_replenishment,
+    admin_suppliers,
+)

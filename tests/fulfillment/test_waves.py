@@ -230,7 +230,7 @@ def test_a_committed_wave_has_its_pick_lists_rendered_by_a_worker(
     from fulfillment import tasks
 
     queued = []
-    monkeypatch.setattr(services, "async_task", lambda *a, **k: queued.append((a, k)))
+    monkeypatch.setattr(services.waves, "async_task", lambda *a, **k: queued.append((a, k)))
     with django_capture_on_commit_callbacks(execute=True):
         wave = services.wave_create(client=floor["acme"], warehouse=floor["east"], size=2)
     assert queued == [(("fulfillment.tasks.render_pick_lists", wave.pk), {"group": "pick-lists"})]
