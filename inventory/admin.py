@@ -9,10 +9,10 @@ from clients.scoping import (
     ClientListFilter,
     ClientScopedAdmin,
     is_supervisor_for,
-    supervised_client_ids,
 )
 from core.paginator import BoundedCountPaginator
 from inventory import services
+from inventory.admin_common import SupervisorEditsMixin
 from inventory.exceptions import InventoryError
 from inventory.forms import AdjustStockForm, ReceiveStockForm
 from inventory.models import Product, StockLevel, StockMovement, Warehouse
@@ -30,7 +30,10 @@ class WarehouseAdmin(admin.ModelAdmin):
 
 
 @admin.register(Product)
-class ProductAdmin(ClientScopedAdmin):
+class ProductAdmin(SupervisorEditsMixin, ClientScopedAdmin):
+    """Products: agents read; a client's supervisors edit its catalogue (the role is per
+    client: an agent of ACME who supervises KIWI may edit KIWI's catalogue, not ACME's)."""
+
     change_form_template = "admin/inventory/product/change_form.html"
     list_display = ("sku", "name", "client", "unit_cost", "active")
     list_filter = ("active", ClientListFilter)
@@ -40,24 +43,6 @@ class ProductAdmin(ClientScopedAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return ("client",) if obj else ()
-
-    def has_change_permission(self, request, obj=None):
-        # Group permissions are global, the role is per client: an agent of ACME who
-        # supervises KIWI may edit KIWI's catalogue, not ACME's.
-        return super().has_change_permission(request, obj) and (
-            obj is None or is_supervisor_for(request.user, obj.client_id)
-        )
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if db_field.name == "client" and formfield is not None:
-            supervised = supervised_client_ids(request.user)
-            if supervised is not None:
-                formfield.queryset = formfield.queryset.filter(pk__in=supervised)
-        return formfield
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         product = self.get_object(request, object_id)

@@ -1,4 +1,4 @@
-"""What the replenishment admin pages share: supervisor-only edits, per row's client."""
+"""What the inventory admin pages share: supervisor-only edits, per row's client."""
 
 from __future__ import annotations
 

@@ -194,12 +194,13 @@ class ImportJobAdmin(ClientScopedAdmin):
             }
         )
 
-    def confirm_view(self, request, job_id):
+    def _run_job(self, request, job_id, service):
+        """POST: run ``service`` (confirm or resume) on the job, report, back to its page."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         job = self._job(request, job_id)
         try:
-            job = import_job_confirm(job=job, user=request.user)
+            job = service(job=job, user=request.user)
         except OrderError as exc:
             self.message_user(request, str(exc), messages.ERROR)
         else:
@@ -207,18 +208,11 @@ class ImportJobAdmin(ClientScopedAdmin):
                 self.message_user(request, job.message, messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:orders_importjob_change", args=[job.pk]))
 
+    def confirm_view(self, request, job_id):
+        return self._run_job(request, job_id, import_job_confirm)
+
     def resume_view(self, request, job_id):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        job = self._job(request, job_id)
-        try:
-            job = import_job_resume(job=job, user=request.user)
-        except OrderError as exc:
-            self.message_user(request, str(exc), messages.ERROR)
-        else:
-            if job.status == ImportJob.Status.DONE:
-                self.message_user(request, job.message, messages.SUCCESS)
-        return HttpResponseRedirect(reverse("admin:orders_importjob_change", args=[job.pk]))
+        return self._run_job(request, job_id, import_job_resume)
 
     def discard_view(self, request, job_id):
         if request.method != "POST":
