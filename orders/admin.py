@@ -35,6 +35,7 @@ from clients.scoping import (
 )
 from core.paginator import BoundedCountPaginator
 from orders import (
+    admin_entry,
     admin_imports,  # noqa: F401 (importing registers the import pages)
     selectors,
     services,
@@ -275,6 +276,16 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
                 name="orders_order_take_next",
             ),
             path(
+                "entry/products/",
+                self.admin_site.admin_view(lambda r: admin_entry.products_json(self, r)),
+                name="orders_order_entry_products",
+            ),
+            path(
+                "entry/customers/",
+                self.admin_site.admin_view(lambda r: admin_entry.customers_json(self, r)),
+                name="orders_order_entry_customers",
+            ),
+            path(
                 "<path:object_id>/do/<str:action>/",
                 self.admin_site.admin_view(self.order_action_view),
                 name="orders_order_do",
@@ -284,7 +295,11 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
 
     # -- permissions ---------------------------------------------------------------------------
     def has_add_permission(self, request):
-        return False  # orders come in through imports and the order services
+        # Keyed-in orders: the entry page (admin_entry) for users with add_order and a client.
+        return super().has_add_permission(request) and client_ids_for(request.user) != frozenset()
+
+    def add_view(self, request, form_url="", extra_context=None):
+        return admin_entry.entry_view(self, request)
 
     def has_delete_permission(self, request, obj=None):
         return False  # nobody deletes orders: they are cancelled

@@ -127,3 +127,86 @@ def daily_demand_stats(*, since, until, product_ids=None) -> dict:
             product_id: DemandTotals(float(total or 0), float(squares or 0))
             for product_id, total, squares in cursor.fetchall()
         }
+
+
+# -- phone numbers, as people type them ----------------------------------------------------------
+_PHONE_PUNCTUATION = (" ", "-", "(", ")", "+", ".", "/")
+
+
+def phone_digits_of(text: str) -> str:
+    """The digits of a typed phone number, if it looks like one (at least 5 digits, nothing
+    but digits and phone punctuation); else ``""``."""
+    text = text.strip()
+    if not text or any(not (ch.isdigit() or ch in _PHONE_PUNCTUATION) for ch in text):
+        return ""
+    digits = "".join(ch for ch in text if ch.isdigit())
+    return digits if len(digits) >= 5 else ""
+
+
+def phone_digits(field: str = "phone"):
+    """The column ``field`` without phone punctuation, as a database expression (the
+    expression of the customers' trigram phone index on PostgreSQL, so keep them in step)."""
+    from django.db.models import F, Value
+    from django.db.models.functions import Replace
+
+    expression = F(field)
+    for ch in _PHONE_PUNCTUATION:
+        expression = Replace(expression, Value(ch), Value(""))
+    return expression
+
+
+# -- order entry (keyed-in orders) ---------------------------------------------------------------
+def products_with_stock(*, client_id: int, term: str = "", skus=(), limit: int = 10) -> list[dict]:
+    """Active products of one client whose SKU or name contains ``term`` (SKU prefix matches
+    first), or exactly ``skus``; each with what is available now per warehouse. Two queries."""
+    from django.db.models import Case, Q, Value, When
+
+    from inventory.models import Product, StockLevel
+
+    products = Product.objects.filter(client_id=client_id, active=True)
+    if skus:
+        products = products.filter(sku__in=list(skus))
+    else:
+        term = term.strip()
+        if not term:
+            return []
+        products = products.filter(Q(sku__icontains=term) | Q(name__icontains=term)).annotate(
+            rank=Case(When(sku__istartswith=term, then=Value(0)), default=Value(1))
+        )
+        products = products.order_by("rank", "sku")
+    found = list(products.values("id", "sku", "name")[:limit])
+    levels: dict[int, list[dict]] = {}
+    for product_id, code, on_hand, allocated in (
+        StockLevel.objects.filter(product_id__in=[p["id"] for p in found])
+        .order_by("warehouse__code")
+        .values_list("product_id", "warehouse__code", "on_hand", "allocated")
+    ):
+        levels.setdefault(product_id, []).append(
+            {"warehouse": code, "available": max(on_hand - allocated, 0)}
+        )
+    for product in found:
+        product["stock"] = levels.get(product["id"], [])
+        product["available"] = sum(level["available"] for level in product["stock"])
+    return found
+
+
+def customers_matching(*, client_id: int, term: str, limit: int = 10) -> list[dict]:
+    """One client's customers whose name, e-mail or phone contains ``term`` (case-insensitive)."""
+    from django.db.models import Q
+
+    from orders.models import Customer
+
+    term = term.strip()
+    if len(term) < 2:
+        return []
+    condition = Q(name__icontains=term) | Q(email__icontains=term)
+    digits = phone_digits_of(term)
+    customers = Customer.objects.filter(client_id=client_id)
+    if digits:
+        customers = customers.alias(phone_digits=phone_digits())
+        condition |= Q(phone_digits__contains=digits)
+    return list(
+        customers.filter(condition)
+        .order_by("name", "id")
+        .values("id", "name", "email", "phone", "tier")[:limit]
+    )
