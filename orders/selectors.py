@@ -210,3 +210,65 @@ def customers_matching(*, client_id: int, term: str, limit: int = 10) -> list[di
         .order_by("name", "id")
         .values("id", "name", "email", "phone", "tier")[:limit]
     )
+
+
+# -- the queue's search --------------------------------------------------------------------------
+def order_ids_matching(term: str, *, client_ids=None) -> QuerySet:
+    """Ids of the orders (of ``client_ids``; None: all) that ``term`` finds, as a subquery:
+    the way people type it, case-insensitive.
+
+    - an order number, with or without the client's prefix or Shopify's ``#``: ``100104``
+      finds ``ACME-100104``, ``acme-0034`` finds ``ACME-0034``, ``b9001`` finds ``#B9001``;
+    - a SKU (exactly) or a product name (contains);
+    - a customer's name or e-mail (contains) or phone (its digits, however punctuated).
+
+    A UNION of order ids, one indexed part each (never one OR across tables, which no index
+    serves): on PostgreSQL the trigram indexes of migration ``orders 0010`` serve the
+    ``UPPER(…) LIKE``/``=`` comparisons, ``(client, sku)`` the SKU, ``line_product_order_idx``
+    the products' lines and the customer foreign key the customers' orders. Terms shorter than
+    three characters match order numbers and SKUs exactly only (a trigram needs three). On
+    SQLite the same queries scan the tables.
+    """
+    from django.db.models import Q
+
+    from inventory.models import Product
+    from orders.models import Customer
+
+    term = " ".join(term.split())
+    bare = term.lstrip("#").strip()
+    orders = Order.objects.order_by()
+    customers = Customer.objects.order_by()
+    products = Product.objects.order_by()
+    if client_ids is not None:
+        orders = orders.filter(client_id__in=client_ids)
+        customers = customers.filter(client_id__in=client_ids)
+        products = products.filter(client_id__in=client_ids)
+    if not bare:
+        return orders.none().values("id")
+    number = Q(number__iexact=bare) | Q(number__iexact=f"#{bare}")
+    if len(bare) >= 3:
+        number |= Q(number__iendswith=f"-{bare}") | Q(number__iendswith=f"#{bare}")
+    product = Q(sku__iexact=term)
+    if len(term) >= 3:
+        product |= Q(name__icontains=term)  # the products of a few clients: a short scan
+    found = (
+        orders.filter(number)
+        .values("id")
+        .union(
+            OrderLine.objects.order_by()
+            .filter(product_id__in=products.filter(product).values("id"))
+            .values("order_id")
+        )
+    )
+    if len(term) >= 3:
+        person = Q(name__icontains=term) | Q(email__icontains=term)
+        digits = phone_digits_of(term)
+        if digits:
+            customers = customers.alias(phone_digits=phone_digits())
+            person |= Q(phone_digits__contains=digits)
+        found = found.union(
+            Order.objects.order_by()
+            .filter(customer_id__in=customers.filter(person).values("id"))
+            .values("id")
+        )
+    return found
