@@ -36,6 +36,7 @@ from clients.scoping import (
 from core.paginator import BoundedCountPaginator
 from orders import (
     admin_entry,
+    admin_home,  # noqa: F401 (importing connects the home page panels)
     admin_imports,  # noqa: F401 (importing registers the import pages)
     selectors,
     services,

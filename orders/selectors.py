@@ -223,13 +223,15 @@ def order_ids_matching(term: str, *, client_ids=None) -> QuerySet:
     - a customer's name or e-mail (contains) or phone (its digits, however punctuated).
 
     A UNION of order ids, one indexed part each (never one OR across tables, which no index
-    serves): on PostgreSQL the trigram indexes of migration ``orders 0010`` serve the
-    ``UPPER(…) LIKE``/``=`` comparisons, ``(client, sku)`` the SKU, ``line_product_order_idx``
+    serves): on PostgreSQL the indexes of migration ``orders 0010`` serve the numbers (a
+    B-tree on the reversed number: equality and prefix) and the customers' ``UPPER(…) LIKE``
+    (trigrams); the products of the user's clients are few and scanned; ``line_product_order_idx``
     the products' lines and the customer foreign key the customers' orders. Terms shorter than
-    three characters match order numbers and SKUs exactly only (a trigram needs three). On
+    three characters match whole order numbers and SKUs only (a trigram needs three). On
     SQLite the same queries scan the tables.
     """
     from django.db.models import Q
+    from django.db.models.functions import Reverse, Upper
 
     from inventory.models import Product
     from orders.models import Customer
@@ -245,9 +247,13 @@ def order_ids_matching(term: str, *, client_ids=None) -> QuerySet:
         products = products.filter(client_id__in=client_ids)
     if not bare:
         return orders.none().values("id")
-    number = Q(number__iexact=bare) | Q(number__iexact=f"#{bare}")
+    # The number reversed: a whole number and a number's tail after '-' or '#' are an equality
+    # and prefix searches there (the B-tree order_number_rev_idx on PostgreSQL).
+    key = bare.upper()
+    number = Q(number_reversed=key[::-1]) | Q(number_reversed__startswith=f"#{key}"[::-1])
     if len(bare) >= 3:
-        number |= Q(number__iendswith=f"-{bare}") | Q(number__iendswith=f"#{bare}")
+        number |= Q(number_reversed__startswith=f"-{key}"[::-1])
+    orders = orders.alias(number_reversed=Reverse(Upper("number")))
     product = Q(sku__iexact=term)
     if len(term) >= 3:
         product |= Q(name__icontains=term)  # the products of a few clients: a short scan

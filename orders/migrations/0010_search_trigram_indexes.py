@@ -1,9 +1,12 @@
 """Search that finds what people type (issue #18): trigram indexes on PostgreSQL.
 
-The queue's search (``orders.selectors.order_ids_matching``) compares ``UPPER(column)`` with
-``LIKE``/``=`` (Django's ``icontains``/``iendswith``/``iexact``): these GIN ``gin_trgm_ops``
-indexes on exactly those expressions serve them at a million orders. The phone index is on
-the digits of the phone (``orders.selectors.phone_digits``: keep both in step). SQLite has no
+The queue's search (``orders.selectors.order_ids_matching``) compares customers'
+``UPPER(column)`` with ``LIKE`` (Django's ``icontains``): GIN ``gin_trgm_ops`` indexes on
+exactly those expressions serve them at a million orders; the phone index is on the digits of
+the phone (``orders.selectors.phone_digits``: keep both in step). Order numbers are matched
+whole or by their tail (``100104`` → ``ACME-100104``): a B-tree on the reversed, upper-cased
+number turns both into a range scan (a trigram index was tried first: numbers share most of
+their trigrams — the client prefix — and it read ~0.2 s per search at 1M orders). SQLite has no
 trigram indexes: the same queries scan the tables there (fine at development sizes).
 """
 
@@ -15,7 +18,9 @@ for _ch in (" ", "-", "(", ")", "+", ".", "/"):
     PHONE_DIGITS = f"REPLACE({PHONE_DIGITS}, '{_ch}', '')"
 
 INDEXES = {
-    "order_number_trgm_idx": ("orders_order", "UPPER((number)::text) gin_trgm_ops"),
+    # A number typed whole, or its tail after the client's prefix or '#': an equality or a
+    # prefix search on the reversed, upper-cased number (a B-tree range, whatever the prefix).
+    "order_number_rev_idx": ("orders_order", "REVERSE(UPPER((number)::text)) text_pattern_ops"),
     "customer_name_trgm_idx": ("orders_customer", "UPPER((name)::text) gin_trgm_ops"),
     "customer_email_trgm_idx": ("orders_customer", "UPPER((email)::text) gin_trgm_ops"),
     "customer_phone_trgm_idx": ("orders_customer", f"({PHONE_DIGITS}) gin_trgm_ops"),
@@ -26,8 +31,9 @@ def create(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
     for name, (table, expression) in INDEXES.items():
+        method = "gin" if "gin_trgm_ops" in expression else "btree"
         schema_editor.execute(
-            f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING gin ({expression})"
+            f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING {method} ({expression})"
         )
 
 
