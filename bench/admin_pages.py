@@ -507,6 +507,7 @@ def run(args) -> bool:
             f"{changelist}?{urlencode({'q': _typed_phone(t.customer_phone)})}",
         ),
         ("search: no match (b9001)", f"{changelist}?{urlencode({'q': 'b9001'})}"),
+        ("home page (panels, bounded counts)", reverse("admin:index")),
     ]
     pages = [
         (f"order page: {status}", reverse("admin:orders_order_change", args=[pk]))
@@ -518,7 +519,11 @@ def run(args) -> bool:
     ]
 
     if args.admin_search_only:
-        lists = [(lb, u) for lb, u in lists if lb == "queue: default (open)" or "search" in lb]
+        lists = [
+            (lb, u)
+            for lb, u in lists
+            if lb == "queue: default (open)" or "search" in lb or lb.startswith("home")
+        ]
         pages = []
 
     ok = True

@@ -1,9 +1,9 @@
 """Search that finds what people type (issue #18): trigram indexes on PostgreSQL.
 
 The queue's search (``orders.selectors.order_ids_matching``) compares customers'
-``UPPER(column)`` with ``LIKE`` (Django's ``icontains``): GIN ``gin_trgm_ops`` indexes on
-exactly those expressions serve them at a million orders; the phone index is on the digits of
-the phone (``orders.selectors.phone_digits``: keep both in step). Order numbers are matched
+``UPPER(name)``/``UPPER(email)`` with ``LIKE`` (Django's ``icontains``): migration 0004's GIN
+trigram index ``customer_search_trgm_idx`` serves them; this one adds a trigram index on the
+digits of the phone (``orders.selectors.phone_digits``: keep both in step). Order numbers are matched
 whole or by their tail (``100104`` → ``ACME-100104``): a B-tree on the reversed, upper-cased
 number turns both into a range scan (a trigram index was tried first: numbers share most of
 their trigrams — the client prefix — and it read ~0.2 s per search at 1M orders). SQLite has no
@@ -21,8 +21,6 @@ INDEXES = {
     # A number typed whole, or its tail after the client's prefix or '#': an equality or a
     # prefix search on the reversed, upper-cased number (a B-tree range, whatever the prefix).
     "order_number_rev_idx": ("orders_order", "REVERSE(UPPER((number)::text)) text_pattern_ops"),
-    "customer_name_trgm_idx": ("orders_customer", "UPPER((name)::text) gin_trgm_ops"),
-    "customer_email_trgm_idx": ("orders_customer", "UPPER((email)::text) gin_trgm_ops"),
     "customer_phone_trgm_idx": ("orders_customer", f"({PHONE_DIGITS}) gin_trgm_ops"),
 }
 
@@ -44,12 +42,19 @@ def drop(apps, schema_editor):
         schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
 
 
+class KeepTrigramExtension(TrigramExtension):
+    """pg_trgm, kept when the migration is reversed (0004's index needs it too)."""
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        pass
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("orders", "0009_unshipped_due_index"),
     ]
 
     operations = [
-        TrigramExtension(),
+        KeepTrigramExtension(),
         migrations.RunPython(create, drop),
     ]
