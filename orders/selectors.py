@@ -267,7 +267,11 @@ def order_ids_matching(term: str, *, client_ids=None) -> QuerySet:
         )
     )
     if len(term) >= 3:
+        # Names and e-mail addresses are searched for terms with a letter (digits alone are an
+        # order number or a phone: their trigrams are everywhere in generated e-mail addresses).
         person = Q(name__icontains=term) | Q(email__icontains=term)
+        if not any(ch.isalpha() for ch in term):
+            person = Q(pk__in=[])
         digits = phone_digits_of(term)
         if digits:
             customers = customers.alias(phone_digits=phone_digits())

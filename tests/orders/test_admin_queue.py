@@ -429,6 +429,9 @@ def typed(shop, place, make_customer, make_product):
         ("(555) 010-0999", ["#B9001"]),
         ("#", []),
         ("zz", []),
+        ("00104", []),  # part of a number: not the number after its prefix
+        ("999", []),  # digits, no phone: only numbers are searched
+
     ],
 )
 def test_search_finds_what_people_type(client, typed, term, expected):
