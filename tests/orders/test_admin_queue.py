@@ -431,7 +431,6 @@ def typed(shop, place, make_customer, make_product):
         ("zz", []),
         ("00104", []),  # part of a number: not the number after its prefix
         ("999", []),  # digits, no phone: only numbers are searched
-
     ],
 )
 def test_search_finds_what_people_type(client, typed, term, expected):
