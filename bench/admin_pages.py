@@ -87,6 +87,11 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
         help="generate the backlog again even if the database holds one of that size",
     )
     group.add_argument(
+        "--admin-search-only",
+        action="store_true",
+        help="measure only the default queue and the searches (and the search before #18)",
+    )
+    group.add_argument(
         "--admin-explain",
         action="store_true",
         help="print the slowest SQL statement of each page with EXPLAIN ANALYZE",
@@ -134,6 +139,9 @@ class Targets:
     popular_sku: str  # among the ten most ordered
     popular_sku_lines: int
     customer_name: str
+    customer_email: str = ""
+    customer_phone: str = ""
+    product_name: str = ""
     order_pages: list[tuple[str, int]] = field(default_factory=list)
     one_line_order: int = 0
     six_line_order: int = 0
@@ -146,6 +154,7 @@ def pick_targets() -> Targets:
 
     from bench.generate_backlog import AGENT_USERNAME, CODE_PREFIX
     from clients.models import Client
+    from inventory.models import Product
     from orders.models import CLOSED_STATUSES, Customer, Order, OrderLine
 
     agent = get_user_model().objects.get(username=AGENT_USERNAME)
@@ -172,6 +181,11 @@ def pick_targets() -> Targets:
         return OrderLine.objects.filter(product__sku=sku, product__client=client).count()
 
     customer = Customer.objects.filter(client=client, orders__status="ready").first()
+    _ensure_phones()
+    customer.refresh_from_db()
+    product_name = (
+        Product.objects.filter(client=client, sku=sku).values_list("name", flat=True).first()
+    )
     pages = []
     for status in ("ready", "backordered", "picking", "on_hold", "delivered"):
         order = mine.filter(status=status).order_by("-id").values_list("id", flat=True).first()
@@ -200,10 +214,33 @@ def pick_targets() -> Targets:
         popular_sku=popular_sku,
         popular_sku_lines=lines_of(popular_sku),
         customer_name=customer.name,
+        customer_email=customer.email,
+        customer_phone=customer.phone,
+        product_name=product_name,
         order_pages=pages,
         one_line_order=one,
         six_line_order=six,
     )
+
+
+def _ensure_phones() -> None:
+    """Give the generated customers phone numbers (the generator leaves them empty) so the
+    phone search has something to find: ``+1 555 NNNNNNN`` from the id. Idempotent."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE orders_customer SET phone = '+1 555 ' || lpad(id::text, 7, '0') "
+            "WHERE phone = ''"
+        )
+        if cursor.rowcount:
+            cursor.execute("ANALYZE orders_customer")
+
+
+def _typed_phone(phone: str) -> str:
+    """The same number as an agent might type it: other punctuation, no country code."""
+    digits = "".join(ch for ch in phone if ch.isdigit())[1:]
+    return f"({digits[:3]}) {digits[3:6]}-{digits[6:]}"
 
 
 # -- measuring ----------------------------------------------------------------------------------
@@ -316,6 +353,45 @@ def stock_admin(model_admin):
         yield
 
 
+@contextmanager
+def previous_search(model_admin):
+    """The queue's search before issue #18 (exact number, customer name contains or e-mail
+    exact, exact SKU; a UNION of ids, case-sensitive number and SKU): the "before" figures."""
+    from unittest import mock
+
+    from django.db.models import Q
+
+    from clients.scoping import client_ids_for
+    from orders.models import Customer, Order, OrderLine
+
+    def get_search_results(request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        customers = Customer.objects.filter(Q(name__icontains=term) | Q(email__iexact=term))
+        ids = client_ids_for(request.user)
+        if ids is not None:
+            customers = customers.filter(client_id__in=ids)
+        lines = OrderLine.objects.filter(product__sku=term)
+        if ids is not None:
+            lines = lines.filter(product__client_id__in=ids)
+        matches = (
+            queryset.order_by()
+            .filter(number=term)
+            .values("id")
+            .union(
+                Order.objects.order_by()
+                .filter(customer_id__in=customers.values("id"))
+                .values("id"),
+                lines.order_by().values("order_id"),
+            )
+        )
+        return queryset.filter(id__in=matches), False
+
+    with mock.patch.object(model_admin, "get_search_results", get_search_results):
+        yield
+
+
 def _explain(sql: str) -> list[str]:
     from django.db import connection
 
@@ -347,6 +423,39 @@ def _print_table(results: list[Result], per_200: dict[str, tuple[int, int]] | No
 
 
 # -- the benchmark ------------------------------------------------------------------------------
+def _search_before_and_now(client, model_admin, lists, list_results, args) -> bool:
+    heading(
+        "Search before issue #18 (exact, case-sensitive number and SKU) beside the search now; "
+        f"{args.admin_warmup} warm-up + {args.admin_repeat} timed requests"
+    )
+    ours = {r.label: r for r in list_results}
+    with previous_search(model_admin):
+        before = [
+            measure_page(client, label, url, args.admin_repeat, args.admin_warmup)
+            for label, url in lists
+            if label.startswith("search:")
+        ]
+    print(
+        f"  {'search':<34} {'before ms':>9} {'CPU':>6} {'rows':>5} {'now ms':>8} {'CPU':>6} "
+        f"{'rows':>5} {'now/before':>10}"
+    )
+    for r in before:
+        now = ours[r.label]
+        print(
+            f"  {r.label:<34} {r.median_ms:9.1f} {r.cpu * 1000:6.1f} {r.rows:5d} "
+            f"{now.median_ms:8.1f} {now.cpu * 1000:6.1f} {now.rows:5d} "
+            f"{now.median_ms / r.median_ms:9.2f}x",
+            flush=True,
+        )
+    searches = [r for r in list_results if r.label.startswith("search:")]
+    row(
+        f"searches with median <= {TARGET_MS:.0f} ms",
+        f"{sum(r.median_ms <= TARGET_MS for r in searches)} of {len(searches)}",
+    )
+
+    return True
+
+
 def run(args) -> bool:
     from django.contrib import admin
     from django.contrib.auth import get_user_model
@@ -364,6 +473,11 @@ def run(args) -> bool:
     row("searched: SKU (lines with it)", f"{t.sku} ({t.sku_lines:,})")
     row("searched: popular SKU (lines with it)", f"{t.popular_sku} ({t.popular_sku_lines:,})")
     row("searched: customer name", t.customer_name)
+    row(
+        "searched: customer e-mail / phone",
+        f"{t.customer_email} / {_typed_phone(t.customer_phone)}",
+    )
+    row("searched: product name", t.product_name)
 
     model_admin = admin.site._registry[Order]
     client = Client(SERVER_NAME="127.0.0.1")
@@ -381,6 +495,19 @@ def run(args) -> bool:
             "search: customer name, all queues",
             f"{changelist}?{urlencode({'q': t.customer_name, 'queue': 'all'})}",
         ),
+        # issue #18: what people type
+        ("search: number, no prefix", f"{changelist}?{urlencode({'q': t.number.split('-')[-1]})}"),
+        ("search: number, lower case", f"{changelist}?{urlencode({'q': t.number.lower()})}"),
+        ("search: #number (Shopify)", f"{changelist}?{urlencode({'q': '#' + t.number})}"),
+        ("search: SKU, lower case", f"{changelist}?{urlencode({'q': t.sku.lower()})}"),
+        ("search: product name", f"{changelist}?{urlencode({'q': t.product_name})}"),
+        ("search: customer e-mail", f"{changelist}?{urlencode({'q': t.customer_email})}"),
+        (
+            "search: customer phone",
+            f"{changelist}?{urlencode({'q': _typed_phone(t.customer_phone)})}",
+        ),
+        ("search: no match (b9001)", f"{changelist}?{urlencode({'q': 'b9001'})}"),
+        ("home page (panels, bounded counts)", reverse("admin:index")),
     ]
     pages = [
         (f"order page: {status}", reverse("admin:orders_order_change", args=[pk]))
@@ -390,6 +517,14 @@ def run(args) -> bool:
         ("order page: 1 line", reverse("admin:orders_order_change", args=[t.one_line_order])),
         ("order page: 6 lines", reverse("admin:orders_order_change", args=[t.six_line_order])),
     ]
+
+    if args.admin_search_only:
+        lists = [
+            (lb, u)
+            for lb, u in lists
+            if lb == "queue: default (open)" or "search" in lb or lb.startswith("home")
+        ]
+        pages = []
 
     ok = True
     heading(
@@ -416,6 +551,8 @@ def run(args) -> bool:
             ok = False
             print(f"  FAILED (N+1?): {r.label}: {r.queries} queries at 50 rows, {q200} at 200")
 
+    if args.admin_search_only:
+        return _search_before_and_now(client, model_admin, lists, list_results, args) and ok
     heading("Order pages")
     page_results = [
         measure_page(client, label, url, args.admin_repeat, args.admin_warmup)
@@ -458,6 +595,8 @@ def run(args) -> bool:
             print(f"\n-- {r.label}: {seconds * 1000:.1f} ms\n{sql}")
             for line in _explain(sql):
                 print(f"   {line}")
+
+    _search_before_and_now(client, model_admin, lists, list_results, args)
 
     if args.admin_baseline_repeat:
         heading(

@@ -35,6 +35,8 @@ from clients.scoping import (
 )
 from core.paginator import BoundedCountPaginator
 from orders import (
+    admin_entry,
+    admin_home,  # noqa: F401 (importing connects the home page panels)
     admin_imports,  # noqa: F401 (importing registers the import pages)
     selectors,
     services,
@@ -48,7 +50,7 @@ from orders.admin_queue import (
     agents_for_clients,
 )
 from orders.exceptions import OrderError
-from orders.models import Customer, Order, OrderLine
+from orders.models import Customer, Order
 from orders.resources import OrderExportResource
 from orders.signals import order_page_panels
 
@@ -115,7 +117,10 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
     list_select_related = ("client", "customer", "assigned_to")
     ordering = ("-priority_score", "id")
     search_fields = ("=number",)  # the real search is get_search_results below
-    search_help_text = "Order number, customer name or e-mail, or an exact SKU."
+    search_help_text = (
+        "Order number (with or without prefix or #), SKU or product name, customer name, "
+        "e-mail or phone."
+    )
     autocomplete_fields = ("customer",)
     form = OrderChangeForm
     fieldsets = (
@@ -238,33 +243,13 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
         return super().lookup_allowed(lookup, value, request)
 
     def get_search_results(self, request, queryset, search_term):
-        """Exact order number, customer name/e-mail, or exact SKU — each an indexed lookup,
-        combined without JOINs so no DISTINCT is needed over the backlog.
-
-        The three are a UNION of order ids, not an OR: with OR, PostgreSQL can use no index
-        and tests every order of the queue against the three conditions (seconds at a million
-        orders); with the UNION each part uses its index and only the matches are fetched."""
+        """What people type: an order number with or without prefix or '#', a SKU or product
+        name, a customer's name, e-mail or phone — case-insensitive, a UNION of indexed parts
+        (``selectors.order_ids_matching``), so no DISTINCT over the backlog."""
         term = search_term.strip()
         if not term:
             return queryset, False
-        customers = Customer.objects.filter(Q(name__icontains=term) | Q(email__iexact=term))
-        ids = client_ids_for(request.user)
-        if ids is not None:
-            customers = customers.filter(client_id__in=ids)
-        lines = OrderLine.objects.filter(product__sku=term)
-        if ids is not None:
-            lines = lines.filter(product__client_id__in=ids)  # (client, sku) is indexed
-        matches = (
-            queryset.order_by()
-            .filter(number=term)
-            .values("id")
-            .union(
-                Order.objects.order_by()
-                .filter(customer_id__in=customers.values("id"))
-                .values("id"),
-                lines.order_by().values("order_id"),
-            )
-        )
+        matches = selectors.order_ids_matching(term, client_ids=client_ids_for(request.user))
         return queryset.filter(id__in=matches), False
 
     def get_urls(self):
@@ -273,6 +258,16 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
                 "take-next/",
                 self.admin_site.admin_view(self.take_next_view),
                 name="orders_order_take_next",
+            ),
+            path(
+                "entry/products/",
+                self.admin_site.admin_view(lambda r: admin_entry.products_json(self, r)),
+                name="orders_order_entry_products",
+            ),
+            path(
+                "entry/customers/",
+                self.admin_site.admin_view(lambda r: admin_entry.customers_json(self, r)),
+                name="orders_order_entry_customers",
             ),
             path(
                 "<path:object_id>/do/<str:action>/",
@@ -284,7 +279,11 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
 
     # -- permissions ---------------------------------------------------------------------------
     def has_add_permission(self, request):
-        return False  # orders come in through imports and the order services
+        # Keyed-in orders: the entry page (admin_entry) for users with add_order and a client.
+        return super().has_add_permission(request) and client_ids_for(request.user) != frozenset()
+
+    def add_view(self, request, form_url="", extra_context=None):
+        return admin_entry.entry_view(self, request)
 
     def has_delete_permission(self, request, obj=None):
         return False  # nobody deletes orders: they are cancelled

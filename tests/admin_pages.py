@@ -23,6 +23,8 @@ STANDARD = ("_changelist", "_add", "_history", "_delete", "_change")
 NOT_PAGES = {
     "orders_order_take_next",  # POST
     "orders_order_do",  # needs an action name: see extra_pages()
+    "orders_order_entry_products",  # JSON, for the order entry page's script
+    "orders_order_entry_customers",  # JSON, for the order entry page's script
     "orders_importjob_template",  # CSV file
     "orders_importjob_status",  # JSON, polled by the job page
     "orders_importjob_confirm",  # POST

@@ -13,6 +13,7 @@ from inventory import services as inventory
 from orders.exceptions import InvalidOrderStatus, OrderValidationError
 from orders.models import Allocation, Customer, Order, OrderEvent, OrderLine
 from orders.services.allocation import backorders_fill, orders_allocate
+from orders.services.customers import CustomerDetails, customers_match_or_create
 from orders.services.intake import LineInput, OrderInput, orders_create_batch
 from orders.services.locks import order_lock, order_lock_with_stock
 from orders.services.priority import apply_priority
@@ -67,6 +68,44 @@ def order_create(
     (order,) = orders_create_batch(client=client, inputs=[data], user=user, allocate=allocate)
     if allocate:
         order.refresh_from_db()
+    return order
+
+
+@atomic_with_retry
+def order_key_in(
+    *,
+    client: Client,
+    data: OrderInput,
+    customer: Customer | None = None,
+    new_customer: CustomerDetails | None = None,
+    customer_phone: str = "",
+    user=None,
+) -> Order:
+    """A keyed-in (phone or e-mail) order: its customer, then the order, all or nothing.
+
+    The customer is ``customer`` (checked to be the client's by the order validator) or is
+    matched or created from ``new_customer`` by the import's rule
+    (:func:`orders.services.customers.customers_match_or_create`); ``customer_phone`` is kept
+    on a customer that has none. The order then takes the one intake path
+    (:func:`orders_create_batch`: validation, promise, priority, timeline, allocation).
+    Raises :class:`OrderValidationError` and writes nothing (not even the new customer) when
+    the order is refused. Locks (via allocation): the stock levels of its products, then the
+    order.
+    """
+    if customer is None and new_customer is not None:
+        (pk,) = customers_match_or_create(client=client, details=[new_customer])
+        customer = Customer.objects.get(pk=pk)
+    if (
+        customer is not None
+        and customer_phone
+        and not customer.phone
+        and customer.client_id == client.pk
+    ):
+        Customer.objects.filter(pk=customer.pk).update(phone=customer_phone[:50])
+        customer.phone = customer_phone[:50]
+    data.customer = customer
+    (order,) = orders_create_batch(client=client, inputs=[data], user=user)
+    order.refresh_from_db()
     return order
 
 

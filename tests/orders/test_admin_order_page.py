@@ -293,9 +293,13 @@ def test_nobody_can_delete_an_order(client, shop, make_order, django_user_model)
     assert Order.objects.filter(pk=order.pk).exists()
 
 
-def test_orders_are_not_added_by_hand(client, shop):
+def test_orders_are_keyed_in_on_the_entry_page_not_the_stock_add_form(client, shop):
+    # Issue #18: the add URL is the order entry page (tests/orders/test_order_entry.py), which
+    # goes through the intake service; the stock ModelForm for orders is never shown.
     client.force_login(shop.supervisor)
-    assert client.get(reverse("admin:orders_order_add")).status_code == 403
+    response = client.get(reverse("admin:orders_order_add"))
+    assert response.status_code == 200
+    assert response.templates[0].name == "admin/orders/order/entry.html"
 
 
 # --- Another client's order -------------------------------------------------------------------

@@ -371,11 +371,11 @@ def searchable(shop, place, make_customer, make_product):
     [
         ("A-1001", ["A-1001"]),  # the exact number, not A-10011
         ("  A-1001  ", ["A-1001"]),
-        ("A-100", []),  # numbers match exactly
+        ("A-100", []),  # numbers match whole (or after the prefix), not a part of one
         ("lantern", ["A-1001"]),  # customer name, any case, any part; not NORD's Nils Lantern
         ("Field", ["A-1003"]),
         ("bob@acme.example", ["A-10011"]),  # e-mail, whole address, any case
-        ("bob@acme", []),
+        ("bob@acme", ["A-10011"]),  # e-mail, any part (issue #18)
         ("shared@example.com", ["A-1003"]),  # NORD has a customer with the same address
         ("A-BULB", ["A-10011", "A-1003"]),  # exact SKU on any line
         ("A-BUL", []),
@@ -387,6 +387,62 @@ def searchable(shop, place, make_customer, make_product):
 def test_search(client, searchable, term, expected):
     client.force_login(searchable.agent)
     assert numbers(client, q=term) == expected
+
+
+@pytest.fixture
+def typed(shop, place, make_customer, make_product):
+    """Orders as issue #18 found them unsearchable: numbers with a client prefix and with
+    Shopify's '#', a product found by name, customers by phone — and NORD look-alikes."""
+    warehouse = shop.acme_lamp.stock_levels.get().warehouse
+    kettle = make_product(shop.acme, "K-7", name="Copper Kettle", stock={warehouse: 50})
+    grace = make_customer(shop.acme, name="Grace Hopper", email="grace@navy.example")
+    grace.phone = "+1 (555) 010-0999"
+    grace.save()
+    place(shop.acme_lamp, "ACME-100104", priority=900)
+    place(shop.acme_lamp, "ACME-0034", priority=800)
+    place(shop.acme_lamp, "ACME-00341", priority=700)
+    place(shop.acme_lamp, "#B9001", priority=600, customer=grace)
+    place(kettle, "ACME-2", priority=500)
+    nord_kettle = make_product(shop.nord, "NK-7", name="Copper Kettle", stock={warehouse: 5})
+    place(nord_kettle, "NORD-100104", priority=999)
+    place(shop.nord_lamp, "#B9002", priority=999)
+    return shop
+
+
+@pytest.mark.parametrize(
+    ("term", "expected"),
+    [
+        ("100104", ["ACME-100104"]),  # without the client prefix; not NORD-100104
+        ("acme-100104", ["ACME-100104"]),
+        ("acme-0034", ["ACME-0034"]),  # any case; not ACME-00341
+        ("0034", ["ACME-0034"]),
+        ("b9001", ["#B9001"]),  # without Shopify's '#'
+        ("#b9001", ["#B9001"]),
+        ("B9002", []),  # NORD's
+        ("k-7", ["ACME-2"]),  # SKU, any case
+        ("copper kettle", ["ACME-2"]),  # product name, any part, any case
+        ("KETTLE", ["ACME-2"]),
+        ("hopper", ["#B9001"]),  # customer name
+        ("NAVY.EXAMPLE", ["#B9001"]),  # e-mail, any part
+        ("555 010 0999", ["#B9001"]),  # phone, typed with other punctuation
+        ("5550100999", ["#B9001"]),
+        ("(555) 010-0999", ["#B9001"]),
+        ("#", []),
+        ("zz", []),
+        ("00104", []),  # part of a number: not the number after its prefix
+        ("999", []),  # digits, no phone: only numbers are searched
+    ],
+)
+def test_search_finds_what_people_type(client, typed, term, expected):
+    client.force_login(typed.agent)
+    assert numbers(client, q=term, queue="all") == expected
+
+
+def test_search_for_the_supervisor_of_all_clients(client, typed, make_user):
+    root = make_user("root", is_staff=True, is_superuser=True)
+    client.force_login(root)
+    assert numbers(client, q="100104", queue="all") == ["NORD-100104", "ACME-100104"]
+    assert numbers(client, q="kettle", queue="all") == ["NORD-100104", "ACME-2"]
 
 
 # --- Take next ---------------------------------------------------------------------------------
