@@ -42,7 +42,11 @@ def test_confirmed_on_first_allocation(shop, make_order, run_commit, mailoutbox)
     assert mail.body.startswith("Hello Ada,")
     assert "2 × Blue mug" in mail.body
     token_url = mail.body.split("Track your order: ")[1].split()[0]
-    assert "/track/" in token_url and str(order.pk) not in token_url.split("/track/")[1][:10]
+    # The link names the order by its random public id, never by its sequential id.
+    token = token_url.split("/track/")[1]
+    public_id = order.tracking_link.public_id
+    assert token.startswith(f"{public_id}.") and len(public_id) >= 16
+    assert not token.startswith(f"{order.pk}.")
     html = mail.alternatives[0][0]
     assert f"<strong>{order.number}</strong>" in html
     assert n.body_text == mail.body  # the body as sent
