@@ -34,7 +34,7 @@ from core.db import atomic_with_retry
 from inventory import services as inventory
 from orders.exceptions import InvalidOrderStatus, OrderValidationError
 from orders.models import Allocation, Customer, Order, OrderEvent, OrderLine
-from orders.services.locks import order_lock
+from orders.services.locks import order_lock, order_lock_with_stock
 from orders.services.status import set_status
 
 S = Order.Status
@@ -163,7 +163,7 @@ def order_payments_apply(
     """
     from orders.services.lifecycle import order_release
 
-    order = order_lock(order_id)
+    order = order_lock_with_stock(order_id)
     order.amount_paid = paid
     order.amount_authorised = authorised
     order.payment_status = derive_payment_status(
