@@ -9,7 +9,7 @@ from django.dispatch import receiver
 
 from core.tasks import enqueue_many
 from fulfillment.signals import shipment_created
-from orders.signals import order_page_panels, order_status_changed
+from orders.signals import demo_data_seeded, order_page_panels, order_status_changed
 
 
 def _enqueue_on_commit(func: str, args_list: list[tuple]) -> None:
@@ -36,3 +36,10 @@ def order_panel(sender, order, request, **kwargs):
     from billing.selectors import order_billing_panel
 
     return order_billing_panel(order=order, user=request.user)
+
+
+@receiver(demo_data_seeded, dispatch_uid="billing_demo_data")
+def seed_billing_on_demo(sender, rng=None, **kwargs):
+    from billing.demo import seed_billing_demo
+
+    return seed_billing_demo()

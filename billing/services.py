@@ -389,7 +389,11 @@ def invoice_issue_for_order(*, order_id: int) -> Invoice | None:
     """The one invoice of a per-order client's order (at release), for every open unit; None
     when the client invoices per shipment or the order already has its invoice. Locks the
     order, then the series."""
-    order = Order.objects.select_for_update().select_related("client", "customer").get(pk=order_id)
+    order = (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("client", "customer")
+        .get(pk=order_id)
+    )
     client = order.client
     if client.invoice_mode != Client.InvoiceMode.PER_ORDER:
         return None
@@ -426,7 +430,9 @@ def credit_note_issue(
     if not reason or not reason.strip():
         raise BillingError("Say why the credit note is issued.")
     invoice = (
-        Invoice.objects.select_for_update().select_related("order", "client").get(pk=invoice.pk)
+        Invoice.objects.select_for_update(of=("self",))
+        .select_related("order", "client")
+        .get(pk=invoice.pk)
     )
     if invoice.kind != Invoice.Kind.INVOICE or invoice.status != Invoice.Status.ISSUED:
         raise BillingError(f"{invoice} is not an issued invoice.")
