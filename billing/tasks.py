@@ -33,9 +33,3 @@ def render_invoice_pdfs(invoice_ids: list[int]) -> int:
         pdf.invoice_pdf_store(invoice)
         done += 1
     return done
-
-
-def payment_holds_expire() -> int:
-    from orders.services.payments import payment_holds_expire as expire
-
-    return expire()
