@@ -66,11 +66,12 @@ def _data(count: int):
         StockLevel.objects.get_or_create(product=p, warehouse=wh, defaults={"client": client})[0]
         for p in products
     ]
-    carrier = Carrier.objects.create(
-        code="BENCHI", name="Bench", tracking_url_template="https://t.example/{tracking_number}"
+    carrier, _ = Carrier.objects.get_or_create(
+        code="BENCHI",
+        defaults={"name": "Bench", "tracking_url_template": "https://t.example/{tracking_number}"},
     )
-    service = CarrierService.objects.create(
-        carrier=carrier, code="G", name="Ground", transit_days=3, price=5
+    service, _ = CarrierService.objects.get_or_create(
+        carrier=carrier, code="G", defaults={"name": "Ground", "transit_days": 3, "price": 5}
     )
     now = timezone.now()
     order_ids = insert_rows(
