@@ -15,7 +15,7 @@ from django.urls import path, reverse
 from billing import selectors
 from billing.exceptions import BillingError
 from billing.forms import OverrideForm, PaymentForm, RemittanceUploadForm
-from billing.models import Invoice, InvoiceLine, Payment
+from billing.models import Invoice, InvoiceLine, Payment, PaymentProvider
 from billing.remittance import RemittanceFileError, read_remittance, remittance_record
 from billing.services import payment_record
 from clients.scoping import (
@@ -384,3 +384,40 @@ class PaymentAdmin(ClientScopedAdmin):
                 ]
             )
         return response
+
+
+@admin.register(PaymentProvider)
+class PaymentProviderAdmin(ClientScopedAdmin):
+    """Provider accounts and their webhook secrets: admins only (like carriers' secrets)."""
+
+    list_display = ("code", "name", "client", "active")
+    list_filter = ("active", ClientListFilter)
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_form(self, request, obj=None, **kwargs):
+        from django import forms
+
+        form = super().get_form(request, obj, **kwargs)
+        # The secret is write-only: never sent back to the browser.
+        form.base_fields["webhook_secret"].widget = forms.PasswordInput(render_value=False)
+        form.base_fields["webhook_secret"].required = obj is None
+        return form
+
+    def save_model(self, request, obj, form, change):
+        if change and not form.cleaned_data.get("webhook_secret"):
+            obj.webhook_secret = type(obj).objects.get(pk=obj.pk).webhook_secret
+        super().save_model(request, obj, form, change)
