@@ -32,6 +32,8 @@ POLICIES = {
     ),
     "KIWI": dict(payment_policy=Client.PaymentPolicy.COD),
 }
+# The orders this demo adds on top of the backlog, per client (seed_demo's tests count them).
+DEMO_ORDERS = {"NORD": ["NORD-PAY-1", "NORD-PAY-2", "NORD-PAY-3"], "ACME": ["ACME-CREDIT-1"]}
 DEMO_PROVIDER = ("demo-pay", "Demo payments", "demo-payment-secret")
 
 
@@ -76,18 +78,18 @@ def seed_billing_demo() -> str:
         customer, _ = Customer.objects.get_or_create(
             client=nord, external_id="DEMO-PREPAID", defaults={"name": "Paula Prepaid"}
         )
-        for i in range(1, 4):
-            _order(nord, f"NORD-PAY-{i}", customer, qty=i)
+        for i, number in enumerate(DEMO_ORDERS["NORD"], start=1):
+            _order(nord, number, customer, qty=i)
     if "ACME" in clients:
         acme = clients["ACME"]
         customer, _ = Customer.objects.get_or_create(
             client=acme,
             external_id="DEMO-CREDIT",
-            defaults={"name": "Carl Credit", "credit_limit": Decimal("100.00")},
+            defaults={"name": "Carl Credit", "credit_limit": Decimal("40.00")},
         )
-        _order(acme, "ACME-CREDIT-1", customer)  # 49: within the limit
-        _order(acme, "ACME-CREDIT-2", customer)  # 98
-        _order(acme, "ACME-CREDIT-3", customer)  # 147: over 100 → credit hold
+        # 49 > 40: credit hold. (No demo order of ours becomes ready: the fulfillment demo,
+        # which ran before, must find nothing new to put in a wave when it runs again.)
+        _order(acme, DEMO_ORDERS["ACME"][0], customer)
     from fulfillment.models import Shipment
 
     invoiced = invoices_issue_for_shipments(
@@ -98,7 +100,7 @@ def seed_billing_demo() -> str:
         f"Billing: ACME invoice terms, NORD prepaid, KIWI cash on delivery; "
         f"{held.filter(hold_type='payment').count()} order(s) on payment hold "
         f"(e.g. NORD-PAY-1), {held.filter(hold_type='credit').count()} on credit hold "
-        f"(ACME-CREDIT-3); {len(invoiced)} invoice(s) issued now, "
+        f"(ACME-CREDIT-1); {len(invoiced)} invoice(s) issued now, "
         f"{Invoice.objects.count()} in all. Payment webhook: POST /webhooks/payments/"
         f"{DEMO_PROVIDER[0]}/ signed with '{DEMO_PROVIDER[2]}'."
     )
