@@ -25,10 +25,18 @@ def on_shipment_created(sender, shipment_id, order_id=None, **kwargs):
 def on_status_changed(sender, changes, **kwargs):
     released = [oid for oid, _f, to in changes if to == "ready"]
     cancelled = [oid for oid, _f, to in changes if to == "cancelled"]
+    # One cheap query each, so that imports of clients invoicing per shipment (most) and
+    # cancellations of orders never invoiced queue no task at all.
     if released:
-        _enqueue_on_commit("billing.tasks.invoice_released_orders", [(released,)])
+        from clients.models import Client
+
+        if Client.objects.filter(invoice_mode=Client.InvoiceMode.PER_ORDER).exists():
+            _enqueue_on_commit("billing.tasks.invoice_released_orders", [(released,)])
     if cancelled:
-        _enqueue_on_commit("billing.tasks.credit_cancelled_orders", [(cancelled,)])
+        from billing.models import Invoice
+
+        if Invoice.objects.filter(order_id__in=cancelled).exists():
+            _enqueue_on_commit("billing.tasks.credit_cancelled_orders", [(cancelled,)])
 
 
 @receiver(order_page_panels, dispatch_uid="billing_order_panel")
