@@ -32,6 +32,7 @@ BENCHMARKS: tuple[str, ...] = (
     "fulfillment",
     "replenishment",
     "notifications",
+    "invoicing",
 )
 
 

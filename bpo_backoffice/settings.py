@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "inventory",
     "orders",
     "fulfillment",
+    "billing",
     "support",
     "reports",
 ]

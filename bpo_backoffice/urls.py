@@ -6,5 +6,6 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
     path("webhooks/", include("fulfillment.urls")),
+    path("webhooks/", include("billing.urls")),
     path("", include("support.urls")),
 ]

@@ -47,6 +47,50 @@ class Client(models.Model):
     weight_age = models.PositiveSmallIntegerField("weight: age", default=10)
     weight_expedite = models.PositiveSmallIntegerField("weight: manual expedite", default=30)
 
+    class PaymentPolicy(models.TextChoices):
+        PREPAID = "prepaid", "Prepaid"  # released to picking only when paid or authorised
+        TERMS = "terms", "Invoice terms (net N days)"  # released at once, invoiced, due later
+        COD = "cod", "Cash on delivery"  # released at once, paid to the carrier
+
+    class InvoiceMode(models.TextChoices):
+        PER_SHIPMENT = "per_shipment", "One invoice per shipment"  # partial shipments too
+        PER_ORDER = "per_order", "One invoice per order, at release"  # usual for prepaid
+
+    class Rounding(models.TextChoices):
+        PER_LINE = "per_line", "Round tax per line"  # each line's tax rounded, then summed
+        PER_INVOICE = "per_invoice", "Round tax per invoice"  # tax summed unrounded, rounded once
+
+    # Payments and invoices (billing; the release gate in orders.services.payments).
+    payment_policy = models.CharField(
+        max_length=10, choices=PaymentPolicy.choices, default=PaymentPolicy.TERMS
+    )
+    payment_terms_days = models.PositiveSmallIntegerField(
+        "payment terms (net days)",
+        default=30,
+        help_text="Invoices are due this many days after issue.",
+    )
+    payment_hold_hours = models.PositiveIntegerField(
+        default=48,
+        help_text="An order held for payment or credit keeps its stock this many hours; then "
+        "the stock goes to the next orders by priority (re-reserved when it is released).",
+    )
+    invoice_mode = models.CharField(
+        max_length=12, choices=InvoiceMode.choices, default=InvoiceMode.PER_SHIPMENT
+    )
+    invoice_rounding = models.CharField(
+        max_length=12, choices=Rounding.choices, default=Rounding.PER_LINE
+    )
+    invoice_tax_rate = models.DecimalField(
+        "tax rate (%)",
+        max_digits=5,
+        decimal_places=2,
+        default=0,
+        help_text="Tax rate on invoice lines, e.g. 19.00.",
+    )
+    invoice_legal_lines = models.TextField(
+        blank=True, help_text="Company name, address, tax id … printed at the foot of invoices."
+    )
+
     class Meta:
         ordering = ["name"]
         permissions = [("change_priority_weights", "Can change a client's priority weights")]

@@ -36,6 +36,8 @@ _AGENT_PERMS: dict[str, list[str]] = {
     "fulfillment.carrieraccountrate": ["view"],
     "support.notification": ["view"],
     "support.notificationtemplate": ["view"],
+    "billing.invoice": ["view"],
+    "billing.invoiceline": ["view"],
 }
 
 _SUPERVISOR_EXTRA: dict[str, list[str]] = {
@@ -69,6 +71,8 @@ _SUPERVISOR_EXTRA: dict[str, list[str]] = {
     "support.notificationtemplate": ["view", "add", "change"],
     "support.notificationpolicy": ["view", "add", "change"],
     "support.trackinglink": ["view", "change"],
+    # Payments in, holds overridden, receivables exported: per supervised client (billing).
+    "billing.payment": ["view", "add"],
 }
 
 

@@ -66,7 +66,16 @@ class CustomerAdmin(ClientScopedAdmin):
     paginator = BoundedCountPaginator
 
     def get_readonly_fields(self, request, obj=None):
-        return ("client",) if obj else ()
+        fields = ("client",) if obj else ()
+        # Credit limit and terms are the supervisor's call, per client.
+        from clients.scoping import is_supervisor_for, supervised_client_ids
+
+        allowed = (
+            is_supervisor_for(request.user, obj.client_id)
+            if obj
+            else supervised_client_ids(request.user) != frozenset()
+        )
+        return fields if allowed else (*fields, "credit_limit", "payment_terms_days")
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -111,6 +120,7 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
         WorkQueueFilter,
         ClientListFilter,
         "status",
+        "hold_type",
         "service_level",
         ("customer__tier", admin.ChoicesFieldListFilter),
     )
@@ -132,6 +142,7 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
                     ("client", "number", "source"),
                     ("placed_at", "ship_by", "service_level"),
                     ("payment_status", "currency", "total"),
+                    ("hold_type", "hold_reason", "amount_paid"),
                     ("subtotal", "shipping_total", "tax_total"),
                     ("customer_link",),
                 )
@@ -156,6 +167,9 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
         "ship_by",
         "service_level",
         "payment_status",
+        "hold_type",
+        "hold_reason",
+        "amount_paid",
         "currency",
         "total",
         "subtotal",

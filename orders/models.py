@@ -30,6 +30,12 @@ class Customer(models.Model):
         help_text="The customer asked for no status e-mails. Transactional ones (confirmation, "
         "delay notice, cancellation, shipped) still go unless the client's policy says otherwise.",
     )
+    # Credit: released orders not paid yet may not exceed this (None: no limit); terms override
+    # the client's net days for this customer's invoices.
+    credit_limit = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    payment_terms_days = models.PositiveSmallIntegerField(
+        "payment terms override (net days)", null=True, blank=True
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -91,6 +97,11 @@ class Order(models.Model):
         VOIDED = "voided", "Voided"
         EXPIRED = "expired", "Expired"
 
+    class HoldType(models.TextChoices):
+        PAYMENT = "payment", "Payment"  # prepaid client, not paid or authorised yet
+        CREDIT = "credit", "Credit limit"  # would take the customer over their credit limit
+        OTHER = "other", "Other"  # parked by an agent (address check, customer request …)
+
     class Source(models.TextChoices):
         MANUAL = "manual", "Keyed in"
         CSV = "csv", "CSV import"
@@ -146,6 +157,13 @@ class Order(models.Model):
     expedite = models.BooleanField(default=False)
     hold_reason = models.CharField(max_length=255, blank=True)
     hold_from_status = models.CharField(max_length=12, choices=Status.choices, blank=True)
+    hold_type = models.CharField(max_length=10, choices=HoldType.choices, blank=True)
+    held_at = models.DateTimeField(null=True, blank=True)
+    # Derived from the payments (billing), written only by orders.services.payments.
+    amount_paid = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    amount_authorised = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    # A supervisor released it despite payment/credit (the reason is on the timeline).
+    release_override = models.BooleanField(default=False)
     delay_reason = models.CharField(max_length=255, blank=True)
     # Set by a carrier exception or return (fulfillment), cleared on delivery or by an agent;
     # the "Carrier exceptions" queue lists these orders, delay_reason says what happened.

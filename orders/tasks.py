@@ -49,3 +49,11 @@ def refresh_expected_availability(product_ids: list[int] | None = None) -> int:
     from orders.services import backorders_expected_refresh
 
     return backorders_expected_refresh(product_ids=product_ids)
+
+
+def expire_payment_holds() -> int:
+    """Orders held for payment/credit past their client's hours give their stock to the
+    next orders by priority (orders.services.payments.payment_holds_expire)."""
+    from orders.services.payments import payment_holds_expire
+
+    return payment_holds_expire()

@@ -41,6 +41,10 @@ NOT_PAGES = {
     "inventory_replenishment_run",  # POST
     "support_notificationtemplate_preview",  # POST, JSON for the live preview
     "support_notificationtemplate_test_send",  # POST
+    "billing_invoice_pdf",  # PDF
+    "billing_invoice_export",  # CSV file
+    "billing_payment_export",  # CSV file
+    "billing_payment_override",  # takes an order id: see extra_pages()
 }
 
 
@@ -100,6 +104,9 @@ def extra_pages(user) -> dict[str, str]:
         pages["pick wave from orders"] = (
             reverse("admin:fulfillment_pickwave_from_orders") + "?ids=" + ",".join(map(str, ready))
         )
+    held = visible.filter(status="on_hold", hold_type__in=["payment", "credit"]).first()
+    if held is not None:
+        pages["override payment hold"] = reverse("admin:billing_payment_override", args=[held.pk])
     packed = list(visible.filter(status="packed").values_list("pk", flat=True)[:2])
     if packed and user.has_perm("fulfillment.add_shipment"):
         pages["ship orders"] = (

@@ -6,6 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import connection
+from django.utils import timezone
 
 from clients.models import Client
 from core.db import atomic_with_retry
@@ -16,6 +17,7 @@ from orders.services.allocation import backorders_fill, orders_allocate
 from orders.services.customers import CustomerDetails, customers_match_or_create
 from orders.services.intake import LineInput, OrderInput, orders_create_batch
 from orders.services.locks import order_lock, order_lock_with_stock
+from orders.services.payments import release_gate
 from orders.services.priority import apply_priority
 from orders.services.status import check_transition, set_status, status_events_save
 
@@ -118,13 +120,19 @@ def order_hold(*, order: Order, reason: str, user=None) -> Order:
     check_transition(order, S.ON_HOLD)
     order.hold_from_status = order.status
     order.hold_reason = reason.strip()[:255]
+    order.hold_type = Order.HoldType.OTHER
+    order.held_at = timezone.now()
     set_status(order, S.ON_HOLD, user=user, kind=OrderEvent.Kind.HOLD, message=order.hold_reason)
     return order
 
 
 @atomic_with_retry
 def order_release(*, order: Order, user=None, note: str = "") -> Order:
-    """Take an order off hold, back to where it was; waiting demand is re-allocated."""
+    """Take an order off hold, back to where it was; waiting demand is re-allocated.
+
+    An order going back to ``ready`` passes the payment/credit gate
+    (``orders.services.payments.release_gate``) in this transaction, like every release: it
+    may go straight back on hold, for payment or credit."""
     order = order_lock_with_stock(order.pk)
     if order.status != S.ON_HOLD:
         raise InvalidOrderStatus(f"Order {order.number} is not on hold.")
@@ -137,17 +145,30 @@ def order_release(*, order: Order, user=None, note: str = "") -> Order:
         message=note or f"Released (was held: {reason}).",
         save=False,
     )
-    order.hold_from_status = order.hold_reason = ""
+    order.hold_from_status = order.hold_reason = order.hold_type = ""
+    order.held_at = None
     _save_status(order)
     status_events_save([event])
     if back_to in (S.NEW, S.BACKORDERED):
         orders_allocate(order_ids=[order.pk], user=user)
-        order.refresh_from_db()
+    elif back_to == S.READY:
+        release_gate(order_ids=[order.pk], user=user)
+    order.refresh_from_db()
     return order
 
 
 def _save_status(order: Order) -> None:
-    order.save(update_fields=["status", "segment", "hold_reason", "hold_from_status", "updated_at"])
+    order.save(
+        update_fields=[
+            "status",
+            "segment",
+            "hold_reason",
+            "hold_from_status",
+            "hold_type",
+            "held_at",
+            "updated_at",
+        ]
+    )
 
 
 @atomic_with_retry
@@ -179,7 +200,8 @@ def order_cancel(*, order: Order, reason: str, user=None) -> Order:
     OrderLine.objects.bulk_update(
         lines, ["qty_cancelled", "qty_allocated", "qty_backordered", "backorder_level"]
     )
-    order.hold_from_status = order.hold_reason = ""
+    order.hold_from_status = order.hold_reason = order.hold_type = ""
+    order.held_at = None
     event = set_status(
         order,
         S.CANCELLED,

@@ -11,6 +11,7 @@ from django.core.management.base import CommandError
 from django.db import transaction
 from django.test import override_settings
 
+from billing.demo import DEMO_ORDERS
 from clients import roles
 from clients.models import Client, Membership
 from clients.scoping import client_ids_for
@@ -84,7 +85,11 @@ def test_creates_clients_stock_customers_and_a_backlog(seeded):
         assert StockMovement.objects.filter(client=client).exists(), client
         assert Customer.objects.filter(client=client).count() > 0, client
         # … plus the backordered demo order a replenishment PO will cover
-        assert Order.objects.filter(client=client).count() == ORDERS_PER_CLIENT + 1, client
+        # + the backordered demo order, + billing's demo orders (payment and credit holds)
+        billing_demo = DEMO_ORDERS.get(client.code, [])
+        assert Order.objects.filter(client=client).count() == (
+            ORDERS_PER_CLIENT + 1 + len(billing_demo)
+        ), client
         demo = Order.objects.get(client=client, number=f"{client.code}-DEMO-BO")
         assert demo.status == Order.Status.BACKORDERED
         assert demo.lines.get().expected_source.startswith("no purchase order covers")

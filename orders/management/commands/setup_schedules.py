@@ -28,6 +28,7 @@ SCHEDULES = [
     ),
     ("Expected availability of backorders", "orders.tasks.refresh_expected_availability", 30, {}),
     ("Recover interrupted imports", "orders.tasks.recover_imports", 5, {}),
+    ("Release stock of long payment/credit holds", "orders.tasks.expire_payment_holds", 15, {}),
     # Higher apps' tasks by dotted path (orders never imports them).
     ("Customer delay notices", "support.tasks.scan_delays", 60, {}),
     (

@@ -28,6 +28,7 @@ from orders.services.allocation.rows import (
     PlanOrder,
     PlanReservation,
 )
+from orders.services.payments import release_gate
 from orders.services.status import status_changes_announce
 
 ALLOCATION = OrderEvent.Kind.ALLOCATION.value
@@ -60,6 +61,7 @@ class AllocationPlan:
     """
 
     def __init__(self, levels: list[PlanLevel], user, active: dict[int, bool]) -> None:
+        self.user = user
         self.user_id = user.pk if user is not None else None
         self.now = timezone.now()
         self.clients: dict[int, Client] = {}
@@ -227,4 +229,9 @@ class AllocationPlan:
         )
         status_changes_announce(
             [(e.order.pk, e.from_status, e.to_status) for e in self.events if e.to_status]
+        )
+        # Every order this plan released passes the payment/credit gate in this transaction.
+        release_gate(
+            order_ids=[e.order.pk for e in self.events if e.to_status == Order.Status.READY],
+            user=self.user,
         )
