@@ -111,6 +111,7 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
         "status",
         "service_level",
         ("customer__tier", admin.ChoicesFieldListFilter),
+        "hold_type",
     )
     list_select_related = ("client", "customer", "assigned_to")
     ordering = ("-priority_score", "id")
@@ -384,7 +385,7 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
         orders = list(
             queryset.select_related("client", "customer").order_by("-priority_score", "id")[:1000]
         )
-        if action.needs_reason or action.needs_agent:
+        if action.needs_reason or action.needs_agent or action.needs_hold_type:
             agents = agents_for_clients({o.client_id for o in orders})
             form = ActionForm(
                 request.POST if "apply" in request.POST else None, action=action, agents=agents
@@ -437,7 +438,7 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
             return HttpResponseRedirect(f"{reverse(spec.redirect_to)}?ids={order.pk}")
         agents = agents_for_clients([order.client_id])
         form = ActionForm(request.POST or None, action=spec, agents=agents)
-        needs_form = spec.needs_reason or spec.needs_agent
+        needs_form = spec.needs_reason or spec.needs_agent or spec.needs_hold_type
         if request.method == "POST" and (not needs_form or form.is_valid()):
             data = form.cleaned_data if needs_form else {}
             self._run(request, [order], spec, data)
@@ -458,7 +459,14 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         order = self.get_object(request, object_id)
         buttons = [
-            (name, spec.label, spec.needs_reason or spec.needs_agent or bool(spec.redirect_to))
+            (
+                name,
+                spec.label,
+                spec.needs_reason
+                or spec.needs_agent
+                or spec.needs_hold_type
+                or bool(spec.redirect_to),
+            )
             for name, spec in ORDER_ACTIONS.items()
             if name != "assign_to_me" and spec.applies(order) and self._may(request, spec, order)
         ]

@@ -40,6 +40,8 @@ class OrderAction:
     verb: str  # for the result message: "Placed on hold: 3 order(s)"
     call: Callable | None  # (order, user, form_data) -> anything; None with redirect_to
     needs_reason: bool = False
+    # Asks for a typed hold reason (Order.HoldType); the text is then required only for "other".
+    needs_hold_type: bool = False
     needs_agent: bool = False
     supervisor_only: bool = False
     # Whether the order page offers the button for this order's state (bulk actions still
@@ -78,8 +80,10 @@ ORDER_ACTIONS: dict[str, OrderAction] = {
             "hold",
             "Place on hold…",
             "Placed on hold",
-            lambda o, u, d: services.order_hold(order=o, reason=d["reason"], user=u),
-            needs_reason=True,
+            lambda o, u, d: services.order_hold(
+                order=o, hold_type=d["hold_type"], reason=d.get("reason", ""), user=u
+            ),
+            needs_hold_type=True,
             applies=_can_move(S.ON_HOLD),
         ),
         OrderAction(

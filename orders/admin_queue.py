@@ -92,20 +92,35 @@ class OrderChangeList(ChangeList):
 
 
 class ActionForm(forms.Form):
-    reason = forms.CharField(
-        max_length=255, required=False, widget=forms.TextInput(attrs={"size": 60})
+    hold_type = forms.ChoiceField(
+        label="Hold reason",
+        choices=[("", "Choose a reason…"), *Order.HoldType.choices],
+        required=False,
     )
+    reason = forms.CharField(max_length=255, required=False, widget=forms.TextInput())
     agent = forms.ModelChoiceField(queryset=User.objects.none(), required=False)
 
     def __init__(self, *args, action: OrderAction, agents=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.action = action
+        if action.needs_hold_type:
+            self.fields["hold_type"].required = True
+            self.fields["reason"].label = "Detail"
+            self.fields["reason"].help_text = "Required for “Other”; optional otherwise."
+        else:
+            del self.fields["hold_type"]
         if action.needs_reason:
             self.fields["reason"].required = True
-        else:
+        elif not action.needs_hold_type:
             del self.fields["reason"]
         if action.needs_agent:
             self.fields["agent"].queryset = agents
             self.fields["agent"].required = True
         else:
             del self.fields["agent"]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("hold_type") == Order.HoldType.OTHER and not (data.get("reason") or "").strip():
+            self.add_error("reason", "Say why the order is put on hold.")
+        return data

@@ -91,6 +91,17 @@ class Order(models.Model):
         VOIDED = "voided", "Voided"
         EXPIRED = "expired", "Expired"
 
+    class HoldType(models.TextChoices):
+        # Why an order is parked: queues, reports and customer notices read the type; the
+        # free text (hold_reason) is the detail (required for "other").
+        PAYMENT = "payment", "Payment"
+        CREDIT = "credit", "Credit limit"
+        ADDRESS_CHECK = "address_check", "Address to check"
+        CUSTOMER_REQUEST = "customer_request", "Customer request"
+        FRAUD_CHECK = "fraud_check", "Fraud check"
+        AWAITING_STOCK_DECISION = "awaiting_stock_decision", "Awaiting stock decision"
+        OTHER = "other", "Other"
+
     class Source(models.TextChoices):
         MANUAL = "manual", "Keyed in"
         CSV = "csv", "CSV import"
@@ -144,7 +155,8 @@ class Order(models.Model):
     priority_breakdown = models.JSONField(default=list, blank=True)
     priority_computed_at = models.DateTimeField(null=True, blank=True)
     expedite = models.BooleanField(default=False)
-    hold_reason = models.CharField(max_length=255, blank=True)
+    hold_type = models.CharField("hold reason", max_length=24, choices=HoldType.choices, blank=True)
+    hold_reason = models.CharField("hold detail", max_length=255, blank=True)
     hold_from_status = models.CharField(max_length=12, choices=Status.choices, blank=True)
     delay_reason = models.CharField(max_length=255, blank=True)
     # Set by a carrier exception or return (fulfillment), cleared on delivery or by an agent;

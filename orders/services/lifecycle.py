@@ -71,16 +71,33 @@ def order_create(
 
 
 @atomic_with_retry
-def order_hold(*, order: Order, reason: str, user=None) -> Order:
-    """Park an open order with a reason; it remembers its status for the release."""
-    if not reason or not reason.strip():
+def order_hold(
+    *, order: Order, reason: str = "", hold_type: str = Order.HoldType.OTHER, user=None
+) -> Order:
+    """Park an open order with a typed reason (``Order.HoldType``) and an optional detail
+    (required for "other"); it remembers its status for the release. Locks the order; the
+    timeline row says the type and the detail."""
+    if hold_type not in Order.HoldType.values:
+        raise OrderValidationError("Choose why the order is put on hold.")
+    detail = (reason or "").strip()[:255]
+    if hold_type == Order.HoldType.OTHER and not detail:
         raise OrderValidationError("Say why the order is put on hold.")
     order = order_lock(order.pk)
     check_transition(order, S.ON_HOLD)
     order.hold_from_status = order.status
-    order.hold_reason = reason.strip()[:255]
-    set_status(order, S.ON_HOLD, user=user, kind=OrderEvent.Kind.HOLD, message=order.hold_reason)
+    order.hold_type = hold_type
+    order.hold_reason = detail
+    set_status(order, S.ON_HOLD, user=user, kind=OrderEvent.Kind.HOLD, message=hold_text(order))
     return order
+
+
+def hold_text(order: Order) -> str:
+    """ "Fraud check: card declined twice" — the hold's type label and its detail (for
+    "other", the detail alone)."""
+    if order.hold_type in ("", Order.HoldType.OTHER):
+        return order.hold_reason
+    label = Order.HoldType(order.hold_type).label
+    return f"{label}: {order.hold_reason}" if order.hold_reason else label
 
 
 @atomic_with_retry
@@ -89,7 +106,7 @@ def order_release(*, order: Order, user=None, note: str = "") -> Order:
     order = order_lock_with_stock(order.pk)
     if order.status != S.ON_HOLD:
         raise InvalidOrderStatus(f"Order {order.number} is not on hold.")
-    back_to, reason = order.hold_from_status, order.hold_reason
+    back_to, reason = order.hold_from_status, hold_text(order)
     event = set_status(
         order,
         back_to,
@@ -98,7 +115,7 @@ def order_release(*, order: Order, user=None, note: str = "") -> Order:
         message=note or f"Released (was held: {reason}).",
         save=False,
     )
-    order.hold_from_status = order.hold_reason = ""
+    order.hold_from_status = order.hold_reason = order.hold_type = ""
     _save_status(order)
     status_events_save([event])
     if back_to in (S.NEW, S.BACKORDERED):
@@ -108,7 +125,16 @@ def order_release(*, order: Order, user=None, note: str = "") -> Order:
 
 
 def _save_status(order: Order) -> None:
-    order.save(update_fields=["status", "segment", "hold_reason", "hold_from_status", "updated_at"])
+    order.save(
+        update_fields=[
+            "status",
+            "segment",
+            "hold_type",
+            "hold_reason",
+            "hold_from_status",
+            "updated_at",
+        ]
+    )
 
 
 @atomic_with_retry
@@ -140,7 +166,7 @@ def order_cancel(*, order: Order, reason: str, user=None) -> Order:
     OrderLine.objects.bulk_update(
         lines, ["qty_cancelled", "qty_allocated", "qty_backordered", "backorder_level"]
     )
-    order.hold_from_status = order.hold_reason = ""
+    order.hold_from_status = order.hold_reason = order.hold_type = ""
     event = set_status(
         order,
         S.CANCELLED,

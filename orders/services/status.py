@@ -80,7 +80,14 @@ def set_status(
     )
     if save:
         order.save(
-            update_fields=["status", "segment", "hold_reason", "hold_from_status", "updated_at"]
+            update_fields=[
+                "status",
+                "segment",
+                "hold_type",
+                "hold_reason",
+                "hold_from_status",
+                "updated_at",
+            ]
         )
         event.save()
         status_changes_announce([(order.pk, from_status, to_status)])

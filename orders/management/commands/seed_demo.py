@@ -272,7 +272,9 @@ class Command(BaseCommand):
             services.order_move(order=order, to_status="picking", note="Demo wave")
             services.order_move(order=order, to_status="packed", note="Packed at bench 3")
         for order in ready[len(ready) // 6 : len(ready) // 6 + 25]:
-            services.order_hold(order=order, reason="Address check with customer")
+            services.order_hold(
+                order=order, hold_type="address_check", reason="Customer to confirm the flat number"
+            )
         for order in ready[len(ready) // 6 + 25 : len(ready) // 6 + 40]:
             services.order_cancel(order=order, reason="Customer cancelled by e-mail")
 
