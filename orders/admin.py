@@ -394,6 +394,7 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
                 context = {
                     **self.admin_site.each_context(request),
                     "title": action.label.rstrip("…"),
+                    "warning": action.warning,
                     "orders": orders,
                     "form": form,
                     "action_name": f"action_{name}",
@@ -447,6 +448,7 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
             context = {
                 **self.admin_site.each_context(request),
                 "title": f"{spec.label.rstrip('…')}: order {order.number}",
+                "warning": spec.warning,
                 "orders": [order],
                 "form": form,
                 "single": True,
@@ -458,6 +460,12 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         order = self.get_object(request, object_id)
+        offered = [
+            (name, spec)
+            for name, spec in ORDER_ACTIONS.items()
+            if name != "assign_to_me" and spec.applies(order) and self._may(request, spec, order)
+        ]
+        superseded = {name for _name, spec in offered for name in spec.supersedes}
         buttons = [
             (
                 name,
@@ -467,9 +475,10 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
                 or spec.needs_hold_type
                 or bool(spec.redirect_to),
             )
-            for name, spec in ORDER_ACTIONS.items()
-            if name != "assign_to_me" and spec.applies(order) and self._may(request, spec, order)
+            for name, spec in offered
+            if name not in superseded
         ]
+        dangerous = {name for name, spec in offered if spec.warning}
         extra = {
             "order": order,
             "segment_badge": segment_badge(order),
@@ -478,6 +487,7 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
             "lines": selectors.order_lines_with_allocations(order),
             "timeline": selectors.order_timeline(order),
             "buttons": buttons,
+            "dangerous": dangerous,
             "show_delete": False,
             # Higher apps (fulfillment: waves, shipments, tracking) add their panels.
             "panels": [

@@ -271,11 +271,17 @@ def order_events_record(*, entries: list[tuple[int, str]], kind: str, user=None)
 
 # Moves an agent may make by hand; shipping and delivery belong to fulfillment.
 MANUAL_MOVES = frozenset({S.PICKING, S.PACKED, S.READY})
+# Moves against the flow: undo a pick or a pack. They need a reason (on the timeline), so the
+# admin asks for one and a confirmation instead of moving back on one click.
+BACKWARD_MOVES = frozenset({(S.PACKED, S.PICKING), (S.PICKING, S.READY)})
 
 
 @atomic_with_retry
 def order_move(*, order: Order, to_status: str, user=None, note: str = "") -> Order:
-    """Move an order along the pick/pack flow (ready → picking → packed, or back one step)."""
+    """Move an order along the pick/pack flow (ready → picking → packed, or back one step).
+
+    A move back (packed → picking, picking → ready) needs ``note``: why (on the timeline).
+    Locks the order; announces the status change."""
     if to_status not in MANUAL_MOVES:
         raise InvalidOrderStatus(
             f"'{to_status}' is not a move made by hand; use the matching action instead."
@@ -283,7 +289,13 @@ def order_move(*, order: Order, to_status: str, user=None, note: str = "") -> Or
     order = order_lock(order.pk)
     if to_status == S.READY and order.status != S.PICKING:
         raise InvalidOrderStatus("Only an order being picked can go back to ready.")
-    set_status(order, to_status, user=user, message=note)
+    if (order.status, to_status) in BACKWARD_MOVES and not note.strip():
+        raise OrderValidationError(
+            f"Moving order {order.number} back from '{order.get_status_display()}' to "
+            f"'{Order.Status(to_status).label}' needs a reason: use “Back to "
+            f"{Order.Status(to_status).label.lower()}…”."
+        )
+    set_status(order, to_status, user=user, message=note.strip())
     return order
 
 
