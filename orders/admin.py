@@ -24,8 +24,6 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from import_export.admin import ExportMixin
-from import_export.formats.base_formats import CSV, XLSX
 
 from clients.scoping import (
     ClientListFilter,
@@ -41,6 +39,7 @@ from orders import (
 )
 from orders.admin_actions import ORDER_ACTIONS, OrderAction
 from orders.admin_display import due_text, duration_text, segment_badge
+from orders.admin_exports import OrderExportViews
 from orders.admin_queue import (
     ActionForm,
     OrderChangeList,
@@ -49,7 +48,6 @@ from orders.admin_queue import (
 )
 from orders.exceptions import OrderError
 from orders.models import Customer, Order, OrderLine
-from orders.resources import OrderExportResource
 from orders.signals import order_page_panels
 
 User = get_user_model()
@@ -84,12 +82,10 @@ class OrderChangeForm(forms.ModelForm):
 
 
 @admin.register(Order)
-class OrderAdmin(ExportMixin, ClientScopedAdmin):
+class OrderAdmin(OrderExportViews, ClientScopedAdmin):
     change_list_template = "admin/orders/order/change_list.html"
     change_form_template = "admin/orders/order/change_form.html"
     paginator = BoundedCountPaginator
-    resource_classes = [OrderExportResource]
-    export_formats = [CSV, XLSX]
     list_per_page = 50
     list_display = (
         "number",
@@ -281,7 +277,7 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
                 name="orders_order_do",
             ),
         ]
-        return custom + super().get_urls()
+        return custom + self.get_export_urls() + super().get_urls()
 
     # -- permissions ---------------------------------------------------------------------------
     def has_add_permission(self, request):

@@ -463,3 +463,54 @@ class ImportedOrder(models.Model):
 
     def __str__(self) -> str:
         return f"order {self.order_id} by import {self.job_id}"
+
+
+def _export_path(instance, filename: str) -> str:
+    return f"exports/{timezone.now():%Y/%m}/{uuid.uuid4().hex}-{filename}"
+
+
+class ExportJob(models.Model):
+    """A large export of the queue, written by a worker (orders.services.exports); the user
+    who asked for it follows its progress on its page and downloads the file there."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Waiting for a worker"
+        RUNNING = "running", "Writing"
+        DONE = "done", "Ready to download"
+        FAILED = "failed", "Failed"
+
+    class Kind(models.TextChoices):
+        ORDERS = "orders", "Orders (one row per order)"
+        LINES = "lines", "Order lines (one row per line)"
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        XLSX = "xlsx", "Excel (XLSX)"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.ORDERS)
+    file_format = models.CharField(max_length=4, choices=Format.choices, default=Format.CSV)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    # The orders of the filtered queue when the export was asked for (already scoped to the
+    # user's clients by the admin): the worker exports exactly these.
+    order_ids = models.JSONField(default=list)
+    total_orders = models.PositiveIntegerField(default=0)
+    done_orders = models.PositiveIntegerField(default=0)
+    file = models.FileField(upload_to=_export_path, blank=True)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Export {self.pk} ({self.get_kind_display()}, {self.get_status_display()})"
+
+    @property
+    def progress_percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        if not self.total_orders:
+            return 0
+        return min(100, round(100 * self.done_orders / self.total_orders))

@@ -49,3 +49,10 @@ def refresh_expected_availability(product_ids: list[int] | None = None) -> int:
     from orders.services import backorders_expected_refresh
 
     return backorders_expected_refresh(product_ids=product_ids)
+
+
+def run_export(job_id: int) -> None:
+    """Write a large export's file (idempotent: a finished job is left alone)."""
+    from orders.services.exports import export_job_run
+
+    export_job_run(job_id=job_id)
