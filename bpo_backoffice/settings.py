@@ -155,6 +155,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+# One date format everywhere (2026-03-14 09:30): bpo_backoffice/formats/en/formats.py.
+FORMAT_MODULE_PATH = ["bpo_backoffice.formats"]
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True

@@ -31,6 +31,7 @@ from clients.scoping import (
     client_ids_for,
     is_supervisor_for,
 )
+from core import dates as core_dates
 from core.paginator import BoundedCountPaginator
 from orders import (
     admin_imports,  # noqa: F401 (importing registers the import pages)
@@ -494,7 +495,14 @@ class OrderAdmin(OrderExportViews, ClientScopedAdmin):
                 if panel
             ],
         }
-        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+        # Every time on the order page is in its client's time zone (the header says which).
+        with timezone.override(core_dates.zone(order.client.timezone)):
+            response = super().change_view(
+                request, object_id, form_url, {**extra, **(extra_context or {})}
+            )
+            if hasattr(response, "render"):
+                response.render()
+        return response
 
     def get_object(self, request, object_id, from_field=None):
         cache = request.__dict__.setdefault("_bpo_orders", {})

@@ -355,8 +355,9 @@ class OrderEvent(models.Model):
         Order, on_delete=models.CASCADE, related_name="events", db_index=False
     )
     kind = models.CharField(max_length=12, choices=Kind.choices)
-    from_status = models.CharField(max_length=12, blank=True)
-    to_status = models.CharField(max_length=12, blank=True)
+    # The status labels (get_from_status_display) are what the timeline shows.
+    from_status = models.CharField(max_length=12, choices=Order.Status.choices, blank=True)
+    to_status = models.CharField(max_length=12, choices=Order.Status.choices, blank=True)
     message = models.TextField(blank=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
