@@ -43,6 +43,7 @@ from orders.admin_display import due_text, duration_text, segment_badge
 from orders.admin_exports import OrderExportViews
 from orders.admin_queue import (
     ActionForm,
+    ImportJobFilter,
     OrderChangeList,
     WorkQueueFilter,
     agents_for_clients,
@@ -109,6 +110,7 @@ class OrderAdmin(OrderExportViews, ClientScopedAdmin):
         "service_level",
         ("customer__tier", admin.ChoicesFieldListFilter),
         "hold_type",
+        ImportJobFilter,
     )
     list_select_related = ("client", "customer", "assigned_to")
     ordering = ("-priority_score", "id")
@@ -137,6 +139,7 @@ class OrderAdmin(OrderExportViews, ClientScopedAdmin):
                     ("ship_to_name", "ship_to_phone"),
                     ("ship_to_address1", "ship_to_address2"),
                     ("ship_to_postcode", "ship_to_city", "ship_to_region", "ship_to_country"),
+                    "delivery_notes",
                 )
             },
         ),
@@ -163,6 +166,7 @@ class OrderAdmin(OrderExportViews, ClientScopedAdmin):
         "ship_to_city",
         "ship_to_region",
         "ship_to_country",
+        "delivery_notes",
     )
     actions = []  # built from ORDER_ACTIONS in get_actions
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from orders import selectors
 from orders.admin_actions import OrderAction
-from orders.models import CLOSED_STATUSES, Order
+from orders.models import CLOSED_STATUSES, ImportedOrder, Order
 
 User = get_user_model()
 
@@ -83,6 +83,28 @@ class WorkQueueFilter(admin.SimpleListFilter):
         if value == "exceptions":
             return queryset.filter(exception_flag=True)
         return open_qs
+
+
+class ImportJobFilter(admin.SimpleListFilter):
+    """``?import_job=<id>``: exactly the orders that import created (the import page's "Open
+    the orders it created" link). In the sidebar only while it is on (to see and clear it)."""
+
+    title = "import"
+    parameter_name = "import_job"
+
+    def lookups(self, request, model_admin):
+        value = self.value()
+        return [(value, f"Import job {value}")] if value else []
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if not str(value).isdigit():
+            return queryset.none()
+        return queryset.filter(
+            pk__in=ImportedOrder.objects.filter(job_id=int(value)).values("order_id")
+        )
 
 
 class OrderChangeList(ChangeList):

@@ -134,6 +134,9 @@ class Order(models.Model):
     ship_to_region = models.CharField(max_length=100, blank=True)
     ship_to_country = models.CharField(max_length=2, blank=True)
     ship_to_phone = models.CharField(max_length=50, blank=True)
+    # What the shop's customer wrote for the delivery (Shopify "Notes", the native
+    # delivery_notes column, the order entry form): shown on the order page.
+    delivery_notes = models.TextField("delivery instructions", blank=True)
 
     currency = models.CharField(max_length=3)
     subtotal = models.DecimalField(max_digits=12, decimal_places=2, default=0)

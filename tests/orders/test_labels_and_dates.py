@@ -59,3 +59,14 @@ def test_the_one_format_helpers_and_filters():
         "{% load bpo_dates %}{{ m|client_time:'Europe/Berlin' }} {{ m|date }}"
     ).render(Context({"m": moment}))
     assert rendered == "2026-01-15 15:30 2026-01-15"
+
+
+def test_order_page_shows_the_delivery_instructions(client, shop, make_order):
+    order = make_order(shop.acme, [(shop.acme_lamp, 1)], number="A-1")
+    Order.objects.filter(pk=order.pk).update(delivery_notes="Leave at the door.\nRing twice.")
+    client.force_login(shop.agent)
+    html = client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
+    assert (
+        '<p id="order-delivery-notes"><strong>Delivery instructions:</strong> '
+        "Leave at the door.<br>Ring twice.</p>"
+    ) in html
