@@ -11,7 +11,7 @@ PORT ?= 8000
 export DEBUG ?= 1
 export DJANGO_SETTINGS_MODULE := bpo_backoffice.settings
 
-.PHONY: run test lint format bench venv migrate seed schedules clean
+.PHONY: run serve test lint format bench venv migrate seed schedules clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -31,13 +31,30 @@ seed: migrate
 schedules: migrate
 	$(PY) manage.py setup_schedules
 
-# Web server and task cluster together; Ctrl-C stops both. Safe to run again.
+# Web server and task cluster together; Ctrl-C stops both within a few seconds. Safe to run
+# again. `make serve` does the same without seeding (the database must be migrated).
 run: seed schedules
+	@$(MAKE) --no-print-directory serve
+
+# Each server runs in its own session (setsid), so the terminal's Ctrl-C reaches only this
+# shell: it sends TERM to the two main processes (qcluster then stops its workers itself,
+# about 4 s), waits up to 10 s, then kills whatever is left of their process groups.
+serve: $(STAMP)
 	$(PY) manage.py collectstatic --no-input -v0
 	@echo "BPO Back-Office on http://$(HOST):$(PORT)/admin/  (Ctrl-C stops the server and the task cluster)"
-	@trap 'kill 0' INT TERM EXIT; \
-	  $(PY) manage.py qcluster & \
-	  $(PY) manage.py runserver $(HOST):$(PORT) --noreload & \
+	@pids=""; \
+	  alive() { for p in $$pids; do kill -0 $$p 2>/dev/null && return 0; done; return 1; }; \
+	  stop() { \
+	    trap '' INT TERM; trap - EXIT; \
+	    echo; echo "Stopping the web server and the task cluster…"; \
+	    kill -TERM $$pids 2>/dev/null; \
+	    for i in $$(seq 100); do alive || break; sleep 0.1; done; \
+	    for p in $$pids; do kill -KILL -- -$$p 2>/dev/null; done; \
+	    wait 2>/dev/null; echo "Stopped."; \
+	  }; \
+	  trap 'stop; exit 0' INT TERM; trap stop EXIT; \
+	  setsid $(PY) manage.py qcluster & pids="$$pids $$!"; \
+	  setsid $(PY) manage.py runserver $(HOST):$(PORT) --noreload & pids="$$pids $$!"; \
 	  wait
 
 test: $(STAMP)

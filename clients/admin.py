@@ -23,17 +23,29 @@ class ClientAdmin(ClientScopedAdmin):
     fieldsets = (
         (None, {"fields": ("name", "code", "timezone", "currency", "active")}),
         (
-            "Service levels (hours from order to ship)",
+            "Promise to ship",
             {
+                "description": "How many hours after an order is placed it is promised to "
+                "ship, per service level; this sets each order's ship-by time and its place "
+                "in the queue.",
                 "fields": (
                     "sla_standard_hours",
                     "sla_expedited_hours",
                     "sla_overnight_hours",
                     "at_risk_hours",
-                )
+                ),
             },
         ),
-        ("Priority weights", {"fields": PRIORITY_WEIGHT_FIELDS}),
+        (
+            "Priority weights",
+            {
+                "description": "Each order's priority is the sum of these factors, each worth "
+                "up to its weight × 10 points; the order page shows the breakdown. Set a "
+                "weight to 0 to ignore that factor. New weights apply at the next re-score "
+                "(every 5 minutes).",
+                "fields": PRIORITY_WEIGHT_FIELDS,
+            },
+        ),
     )
 
     def has_change_permission(self, request, obj=None):

@@ -23,29 +23,85 @@ class Client(models.Model):
         validators=[RegexValidator(r"^[A-Z0-9_-]+$", "Use upper-case letters, digits, - and _.")],
         help_text="Short unique code, e.g. ACME. Used in files, reports and the command line.",
     )
-    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    timezone = models.CharField(
+        "time zone",
+        max_length=64,
+        default="UTC",
+        validators=[validate_timezone],
+        help_text="Where the client works, e.g. Europe/Berlin: promised dates, exports and "
+        "the order page show times in this zone.",
+    )
     currency = models.CharField(
         max_length=3,
         default="USD",
         validators=[RegexValidator(r"^[A-Z]{3}$", "An ISO 4217 code such as USD or EUR.")],
+        help_text="Three-letter code (USD, EUR); every imported order must be in it.",
     )
-    active = models.BooleanField(default=True)
+    active = models.BooleanField(
+        default=True, help_text="Inactive clients take no imports and leave the pick lists."
+    )
 
     # Promise to ship, in hours after the order was placed, per service level.
-    sla_standard_hours = models.PositiveIntegerField(default=72, validators=[MinValueValidator(1)])
-    sla_expedited_hours = models.PositiveIntegerField(default=24, validators=[MinValueValidator(1)])
-    sla_overnight_hours = models.PositiveIntegerField(default=8, validators=[MinValueValidator(1)])
+    sla_standard_hours = models.PositiveIntegerField(
+        "ship within (hours), standard service",
+        default=72,
+        validators=[MinValueValidator(1)],
+        help_text="Hours from the order being placed to the promised ship time, e.g. 72 = "
+        "three days.",
+    )
+    sla_expedited_hours = models.PositiveIntegerField(
+        "ship within (hours), expedited service",
+        default=24,
+        validators=[MinValueValidator(1)],
+        help_text="Hours from order to promised ship time for expedited orders.",
+    )
+    sla_overnight_hours = models.PositiveIntegerField(
+        "ship within (hours), overnight service",
+        default=8,
+        validators=[MinValueValidator(1)],
+        help_text="Hours from order to promised ship time for overnight orders.",
+    )
     at_risk_hours = models.PositiveIntegerField(
-        default=12, help_text="An open order due within this many hours is 'at risk'."
+        "at risk when due within (hours)",
+        default=12,
+        help_text="An open order whose promised ship time is this close goes to the "
+        "'At risk' queue.",
     )
 
     # Priority weights: how much each factor counts for this client (0 switches it off).
-    weight_due = models.PositiveSmallIntegerField("weight: time to promise", default=40)
-    weight_service = models.PositiveSmallIntegerField("weight: service level", default=20)
-    weight_tier = models.PositiveSmallIntegerField("weight: customer tier", default=15)
-    weight_value = models.PositiveSmallIntegerField("weight: order value", default=10)
-    weight_age = models.PositiveSmallIntegerField("weight: age", default=10)
-    weight_expedite = models.PositiveSmallIntegerField("weight: manual expedite", default=30)
+    # Score = sum of weight × factor × 10, each factor between 0 and 1 (orders.services.priority).
+    weight_due = models.PositiveSmallIntegerField(
+        "weight: time to promise (points)",
+        default=40,
+        help_text="How much a near or missed promise counts: up to weight × 10 points within a "
+        "week of the ship-by time, up to weight × 15 once two days overdue. 0 switches it off.",
+    )
+    weight_service = models.PositiveSmallIntegerField(
+        "weight: service level (points)",
+        default=20,
+        help_text="Overnight orders get weight × 10 points, expedited 60 % of that, standard 0.",
+    )
+    weight_tier = models.PositiveSmallIntegerField(
+        "weight: customer tier (points)",
+        default=15,
+        help_text="VIP customers get weight × 10 points, gold 66 %, silver 33 %, standard 0.",
+    )
+    weight_value = models.PositiveSmallIntegerField(
+        "weight: order value (points)",
+        default=10,
+        help_text="Bigger orders first: up to weight × 10 points at an order total of 10,000 "
+        "(any currency; grows with the logarithm of the value).",
+    )
+    weight_age = models.PositiveSmallIntegerField(
+        "weight: age (points)",
+        default=10,
+        help_text="Older orders first: up to weight × 10 points after 14 days in the backlog.",
+    )
+    weight_expedite = models.PositiveSmallIntegerField(
+        "weight: manual expedite (points)",
+        default=30,
+        help_text="Points (weight × 10) added when an agent presses Expedite on an order.",
+    )
 
     class PaymentPolicy(models.TextChoices):
         PREPAID = "prepaid", "Prepaid"  # released to picking only when paid or authorised

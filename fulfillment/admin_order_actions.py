@@ -29,6 +29,7 @@ for _action in (
         lambda o, u, d: services.order_pack(order=o, user=u),
         permission="fulfillment.pack_orders",
         applies=lambda o: o.status == S.PICKING,
+        supersedes=("move_to_packed",),  # same move, plus the wave's bookkeeping
     ),
     OrderAction(
         "ship",

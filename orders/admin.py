@@ -24,8 +24,6 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from import_export.admin import ExportMixin
-from import_export.formats.base_formats import CSV, XLSX
 
 from clients.scoping import (
     ClientListFilter,
@@ -33,6 +31,7 @@ from clients.scoping import (
     client_ids_for,
     is_supervisor_for,
 )
+from core import dates as core_dates
 from core.paginator import BoundedCountPaginator
 from orders import (
     admin_entry,
@@ -43,15 +42,16 @@ from orders import (
 )
 from orders.admin_actions import ORDER_ACTIONS, OrderAction
 from orders.admin_display import due_text, duration_text, segment_badge
+from orders.admin_exports import OrderExportViews
 from orders.admin_queue import (
     ActionForm,
+    ImportJobFilter,
     OrderChangeList,
     WorkQueueFilter,
     agents_for_clients,
 )
 from orders.exceptions import OrderError
 from orders.models import Customer, Order
-from orders.resources import OrderExportResource
 from orders.signals import order_page_panels
 
 User = get_user_model()
@@ -95,12 +95,10 @@ class OrderChangeForm(forms.ModelForm):
 
 
 @admin.register(Order)
-class OrderAdmin(ExportMixin, ClientScopedAdmin):
+class OrderAdmin(OrderExportViews, ClientScopedAdmin):
     change_list_template = "admin/orders/order/change_list.html"
     change_form_template = "admin/orders/order/change_form.html"
     paginator = BoundedCountPaginator
-    resource_classes = [OrderExportResource]
-    export_formats = [CSV, XLSX]
     list_per_page = 50
     list_display = (
         "number",
@@ -123,6 +121,8 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
         "hold_type",
         "service_level",
         ("customer__tier", admin.ChoicesFieldListFilter),
+        "hold_type",
+        ImportJobFilter,
     )
     list_select_related = ("client", "customer", "assigned_to")
     ordering = ("-priority_score", "id")
@@ -155,6 +155,7 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
                     ("ship_to_name", "ship_to_phone"),
                     ("ship_to_address1", "ship_to_address2"),
                     ("ship_to_postcode", "ship_to_city", "ship_to_region", "ship_to_country"),
+                    "delivery_notes",
                 )
             },
         ),
@@ -184,6 +185,7 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
         "ship_to_city",
         "ship_to_region",
         "ship_to_country",
+        "delivery_notes",
     )
     actions = []  # built from ORDER_ACTIONS in get_actions
 
@@ -289,7 +291,7 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
                 name="orders_order_do",
             ),
         ]
-        return custom + super().get_urls()
+        return custom + self.get_export_urls() + super().get_urls()
 
     # -- permissions ---------------------------------------------------------------------------
     def has_add_permission(self, request):
@@ -397,7 +399,7 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
         orders = list(
             queryset.select_related("client", "customer").order_by("-priority_score", "id")[:1000]
         )
-        if action.needs_reason or action.needs_agent:
+        if action.needs_reason or action.needs_agent or action.needs_hold_type:
             agents = agents_for_clients({o.client_id for o in orders})
             form = ActionForm(
                 request.POST if "apply" in request.POST else None, action=action, agents=agents
@@ -406,6 +408,7 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
                 context = {
                     **self.admin_site.each_context(request),
                     "title": action.label.rstrip("…"),
+                    "warning": action.warning,
                     "orders": orders,
                     "form": form,
                     "action_name": f"action_{name}",
@@ -450,7 +453,7 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
             return HttpResponseRedirect(f"{reverse(spec.redirect_to)}?ids={order.pk}")
         agents = agents_for_clients([order.client_id])
         form = ActionForm(request.POST or None, action=spec, agents=agents)
-        needs_form = spec.needs_reason or spec.needs_agent
+        needs_form = spec.needs_reason or spec.needs_agent or spec.needs_hold_type
         if request.method == "POST" and (not needs_form or form.is_valid()):
             data = form.cleaned_data if needs_form else {}
             self._run(request, [order], spec, data)
@@ -459,6 +462,7 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
             context = {
                 **self.admin_site.each_context(request),
                 "title": f"{spec.label.rstrip('…')}: order {order.number}",
+                "warning": spec.warning,
                 "orders": [order],
                 "form": form,
                 "single": True,
@@ -470,11 +474,25 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         order = self.get_object(request, object_id)
-        buttons = [
-            (name, spec.label, spec.needs_reason or spec.needs_agent or bool(spec.redirect_to))
+        offered = [
+            (name, spec)
             for name, spec in ORDER_ACTIONS.items()
             if name != "assign_to_me" and spec.applies(order) and self._may(request, spec, order)
         ]
+        superseded = {name for _name, spec in offered for name in spec.supersedes}
+        buttons = [
+            (
+                name,
+                spec.label,
+                spec.needs_reason
+                or spec.needs_agent
+                or spec.needs_hold_type
+                or bool(spec.redirect_to),
+            )
+            for name, spec in offered
+            if name not in superseded
+        ]
+        dangerous = {name for name, spec in offered if spec.warning}
         extra = {
             "order": order,
             "segment_badge": segment_badge(order),
@@ -483,6 +501,7 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
             "lines": selectors.order_lines_with_allocations(order),
             "timeline": selectors.order_timeline(order),
             "buttons": buttons,
+            "dangerous": dangerous,
             "show_delete": False,
             # Higher apps (fulfillment: waves, shipments, tracking) add their panels.
             "panels": [
@@ -493,7 +512,14 @@ class OrderAdmin(ExportMixin, ClientScopedAdmin):
                 if panel
             ],
         }
-        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+        # Every time on the order page is in its client's time zone (the header says which).
+        with timezone.override(core_dates.zone(order.client.timezone)):
+            response = super().change_view(
+                request, object_id, form_url, {**extra, **(extra_context or {})}
+            )
+            if hasattr(response, "render"):
+                response.render()
+        return response
 
     def get_object(self, request, object_id, from_field=None):
         cache = request.__dict__.setdefault("_bpo_orders", {})

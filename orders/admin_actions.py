@@ -40,6 +40,8 @@ class OrderAction:
     verb: str  # for the result message: "Placed on hold: 3 order(s)"
     call: Callable | None  # (order, user, form_data) -> anything; None with redirect_to
     needs_reason: bool = False
+    # Asks for a typed hold reason (Order.HoldType); the text is then required only for "other".
+    needs_hold_type: bool = False
     needs_agent: bool = False
     supervisor_only: bool = False
     # Whether the order page offers the button for this order's state (bulk actions still
@@ -49,6 +51,11 @@ class OrderAction:
     # admin redirects there with ``?ids=<pk>,<pk>…`` instead of calling ``call``.
     redirect_to: str | None = None  # URL name, e.g. "admin:fulfillment_shipment_ship"
     permission: str | None = None  # a model permission the user needs, e.g. "app.add_model"
+    # Backward or destructive: the form page says this (a confirmation) and asks for a reason.
+    warning: str = ""
+    # Plain moves this action does properly (fulfillment's "Confirm packed" replaces orders'
+    # "Move to packed"): the order page never shows both.
+    supersedes: tuple[str, ...] = ()
 
 
 ORDER_ACTIONS: dict[str, OrderAction] = {
@@ -78,8 +85,10 @@ ORDER_ACTIONS: dict[str, OrderAction] = {
             "hold",
             "Place on hold…",
             "Placed on hold",
-            lambda o, u, d: services.order_hold(order=o, reason=d["reason"], user=u),
-            needs_reason=True,
+            lambda o, u, d: services.order_hold(
+                order=o, hold_type=d["hold_type"], reason=d.get("reason", ""), user=u
+            ),
+            needs_hold_type=True,
             applies=_can_move(S.ON_HOLD),
         ),
         OrderAction(
@@ -101,7 +110,31 @@ ORDER_ACTIONS: dict[str, OrderAction] = {
             "Move to picking",
             "Moved to picking",
             lambda o, u, d: services.order_move(order=o, to_status="picking", user=u),
-            applies=_can_move(S.PICKING),
+            applies=lambda o: o.status == S.READY,  # forward only; back is below
+        ),
+        OrderAction(
+            "back_to_picking",
+            "Back to picking…",
+            "Moved back to picking",
+            lambda o, u, d: services.order_move(
+                order=o, to_status="picking", user=u, note=d["reason"]
+            ),
+            needs_reason=True,
+            applies=lambda o: o.status == S.PACKED,
+            warning="This moves the order back from Packed to Picking: it has to be packed "
+            "again. Say why (it goes on the timeline).",
+        ),
+        OrderAction(
+            "back_to_ready",
+            "Back to ready to pick…",
+            "Moved back to ready to pick",
+            lambda o, u, d: services.order_move(
+                order=o, to_status="ready", user=u, note=d["reason"]
+            ),
+            needs_reason=True,
+            applies=lambda o: o.status == S.PICKING,
+            warning="This takes the order out of picking, back to Ready to pick. Say why "
+            "(it goes on the timeline).",
         ),
         OrderAction(
             "move_to_packed",
@@ -118,6 +151,8 @@ ORDER_ACTIONS: dict[str, OrderAction] = {
             needs_reason=True,
             supervisor_only=True,
             applies=_can_move(S.CANCELLED),
+            warning="Cancelling cannot be undone: whatever is still open will not ship and its "
+            "reserved stock goes to waiting orders.",
         ),
     ]
 }

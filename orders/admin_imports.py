@@ -250,6 +250,8 @@ class ImportJobAdmin(ClientScopedAdmin):
             and can_import(request.user, job.client),
             "can_resume": job.status == ImportJob.Status.INTERRUPTED
             and can_import(request.user, job.client),
-            "queue_url": reverse("admin:orders_order_changelist") + f"?client={job.client_id}",
+            # Exactly the orders this import created (whatever their status now).
+            "queue_url": reverse("admin:orders_order_changelist")
+            + f"?import_job={job.pk}&queue=all",
         }
         return TemplateResponse(request, self.change_form_template, context)

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from orders import selectors
 from orders.admin_actions import OrderAction
-from orders.models import CLOSED_STATUSES, Order
+from orders.models import CLOSED_STATUSES, ImportedOrder, Order
 
 User = get_user_model()
 
@@ -85,6 +85,28 @@ class WorkQueueFilter(admin.SimpleListFilter):
         return open_qs
 
 
+class ImportJobFilter(admin.SimpleListFilter):
+    """``?import_job=<id>``: exactly the orders that import created (the import page's "Open
+    the orders it created" link). In the sidebar only while it is on (to see and clear it)."""
+
+    title = "import"
+    parameter_name = "import_job"
+
+    def lookups(self, request, model_admin):
+        value = self.value()
+        return [(value, f"Import job {value}")] if value else []
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if not str(value).isdigit():
+            return queryset.none()
+        return queryset.filter(
+            pk__in=ImportedOrder.objects.filter(job_id=int(value)).values("order_id")
+        )
+
+
 class OrderChangeList(ChangeList):
     def get_queryset(self, request, exclude_parameters=None):
         qs = super().get_queryset(request, exclude_parameters)
@@ -92,20 +114,35 @@ class OrderChangeList(ChangeList):
 
 
 class ActionForm(forms.Form):
-    reason = forms.CharField(
-        max_length=255, required=False, widget=forms.TextInput(attrs={"size": 60})
+    hold_type = forms.ChoiceField(
+        label="Hold reason",
+        choices=[("", "Choose a reason…"), *Order.HoldType.choices],
+        required=False,
     )
+    reason = forms.CharField(max_length=255, required=False, widget=forms.TextInput())
     agent = forms.ModelChoiceField(queryset=User.objects.none(), required=False)
 
     def __init__(self, *args, action: OrderAction, agents=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.action = action
+        if action.needs_hold_type:
+            self.fields["hold_type"].required = True
+            self.fields["reason"].label = "Detail"
+            self.fields["reason"].help_text = "Required for “Other”; optional otherwise."
+        else:
+            del self.fields["hold_type"]
         if action.needs_reason:
             self.fields["reason"].required = True
-        else:
+        elif not action.needs_hold_type:
             del self.fields["reason"]
         if action.needs_agent:
             self.fields["agent"].queryset = agents
             self.fields["agent"].required = True
         else:
             del self.fields["agent"]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("hold_type") == Order.HoldType.OTHER and not (data.get("reason") or "").strip():
+            self.add_error("reason", "Say why the order is put on hold.")
+        return data

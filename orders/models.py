@@ -98,9 +98,15 @@ class Order(models.Model):
         EXPIRED = "expired", "Expired"
 
     class HoldType(models.TextChoices):
-        PAYMENT = "payment", "Payment"  # prepaid client, not paid or authorised yet
-        CREDIT = "credit", "Credit limit"  # would take the customer over their credit limit
-        OTHER = "other", "Other"  # parked by an agent (address check, customer request …)
+        # Why an order is parked: queues, reports and customer notices read the type; the
+        # free text (hold_reason) is the detail (required for "other").
+        PAYMENT = "payment", "Payment"
+        CREDIT = "credit", "Credit limit"
+        ADDRESS_CHECK = "address_check", "Address to check"
+        CUSTOMER_REQUEST = "customer_request", "Customer request"
+        FRAUD_CHECK = "fraud_check", "Fraud check"
+        AWAITING_STOCK_DECISION = "awaiting_stock_decision", "Awaiting stock decision"
+        OTHER = "other", "Other"
 
     class Source(models.TextChoices):
         MANUAL = "manual", "Keyed in"
@@ -134,6 +140,9 @@ class Order(models.Model):
     ship_to_region = models.CharField(max_length=100, blank=True)
     ship_to_country = models.CharField(max_length=2, blank=True)
     ship_to_phone = models.CharField(max_length=50, blank=True)
+    # What the shop's customer wrote for the delivery (Shopify "Notes", the native
+    # delivery_notes column, the order entry form): shown on the order page.
+    delivery_notes = models.TextField("delivery instructions", blank=True)
 
     currency = models.CharField(max_length=3)
     subtotal = models.DecimalField(max_digits=12, decimal_places=2, default=0)
@@ -155,9 +164,9 @@ class Order(models.Model):
     priority_breakdown = models.JSONField(default=list, blank=True)
     priority_computed_at = models.DateTimeField(null=True, blank=True)
     expedite = models.BooleanField(default=False)
-    hold_reason = models.CharField(max_length=255, blank=True)
+    hold_type = models.CharField("hold reason", max_length=24, choices=HoldType.choices, blank=True)
+    hold_reason = models.CharField("hold detail", max_length=255, blank=True)
     hold_from_status = models.CharField(max_length=12, choices=Status.choices, blank=True)
-    hold_type = models.CharField(max_length=10, choices=HoldType.choices, blank=True)
     held_at = models.DateTimeField(null=True, blank=True)
     # Derived from the payments (billing), written only by orders.services.payments.
     amount_paid = models.DecimalField(max_digits=12, decimal_places=2, default=0)
@@ -361,8 +370,9 @@ class OrderEvent(models.Model):
         Order, on_delete=models.CASCADE, related_name="events", db_index=False
     )
     kind = models.CharField(max_length=12, choices=Kind.choices)
-    from_status = models.CharField(max_length=12, blank=True)
-    to_status = models.CharField(max_length=12, blank=True)
+    # The status labels (get_from_status_display) are what the timeline shows.
+    from_status = models.CharField(max_length=12, choices=Order.Status.choices, blank=True)
+    to_status = models.CharField(max_length=12, choices=Order.Status.choices, blank=True)
     message = models.TextField(blank=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -469,3 +479,54 @@ class ImportedOrder(models.Model):
 
     def __str__(self) -> str:
         return f"order {self.order_id} by import {self.job_id}"
+
+
+def _export_path(instance, filename: str) -> str:
+    return f"exports/{timezone.now():%Y/%m}/{uuid.uuid4().hex}-{filename}"
+
+
+class ExportJob(models.Model):
+    """A large export of the queue, written by a worker (orders.services.exports); the user
+    who asked for it follows its progress on its page and downloads the file there."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Waiting for a worker"
+        RUNNING = "running", "Writing"
+        DONE = "done", "Ready to download"
+        FAILED = "failed", "Failed"
+
+    class Kind(models.TextChoices):
+        ORDERS = "orders", "Orders (one row per order)"
+        LINES = "lines", "Order lines (one row per line)"
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        XLSX = "xlsx", "Excel (XLSX)"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.ORDERS)
+    file_format = models.CharField(max_length=4, choices=Format.choices, default=Format.CSV)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    # The orders of the filtered queue when the export was asked for (already scoped to the
+    # user's clients by the admin): the worker exports exactly these.
+    order_ids = models.JSONField(default=list)
+    total_orders = models.PositiveIntegerField(default=0)
+    done_orders = models.PositiveIntegerField(default=0)
+    file = models.FileField(upload_to=_export_path, blank=True)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Export {self.pk} ({self.get_kind_display()}, {self.get_status_display()})"
+
+    @property
+    def progress_percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        if not self.total_orders:
+            return 0
+        return min(100, round(100 * self.done_orders / self.total_orders))

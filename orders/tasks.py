@@ -57,3 +57,10 @@ def expire_payment_holds() -> int:
     from orders.services.payments import payment_holds_expire
 
     return payment_holds_expire()
+
+
+def run_export(job_id: int) -> None:
+    """Write a large export's file (idempotent: a finished job is left alone)."""
+    from orders.services.exports import export_job_run
+
+    export_job_run(job_id=job_id)

@@ -31,6 +31,9 @@ NOT_PAGES = {
     "orders_importjob_discard",  # POST
     "orders_importjob_rejected",  # CSV file
     "orders_importjob_resume",  # POST
+    "orders_exportjob_page",  # needs an export job of the user (tests/orders/test_export.py)
+    "orders_exportjob_status",  # JSON, polled by the export job page
+    "orders_exportjob_download",  # CSV/XLSX file
     "fulfillment_pickwave_pick_list",  # PDF
     "fulfillment_pickwave_packing_slips",  # PDF
     "fulfillment_pickwave_pack",  # POST

@@ -41,6 +41,7 @@ NATIVE_COLUMNS: list[tuple[str, str, bool]] = [
     ("ship_to_region", "State / province.", False),
     ("ship_to_country", "Two-letter country code.", False),
     ("ship_to_phone", "Phone.", False),
+    ("delivery_notes", "Delivery instructions from the customer (kept on the order).", False),
     ("client", "Client code; when present it must be the client you import into.", False),
 ]
 NATIVE_REQUIRED = [name for name, _, required in NATIVE_COLUMNS if required]
@@ -71,6 +72,7 @@ SHOPIFY_MAP = {
     "shipping province": "ship_to_region",
     "shipping country": "ship_to_country",
     "shipping phone": "ship_to_phone",
+    "notes": "delivery_notes",
 }
 SHOPIFY_REQUIRED = ["name", "created at", "lineitem quantity", "lineitem sku", "lineitem price"]
 SHOPIFY_PAYMENT = {
@@ -101,6 +103,7 @@ ORDER_FIELDS = {
     "cancelled_at",
     "fulfillment_status",
     "client",
+    "delivery_notes",
 } | {name for name, _, _ in NATIVE_COLUMNS if name.startswith("ship_to_")}
 
 

@@ -300,6 +300,7 @@ class OrderRows:
             ship_to=ship_to,
             source=Order.Source.SHOPIFY if shopify else Order.Source.CSV,
             note=self._note,
+            delivery_notes=value_of("delivery_notes")[1],
         )
         for problem in order_input_problems(client, data):
             name = _PROBLEM_FIELDS.get(problem.field, problem.field)

@@ -49,6 +49,7 @@ class OrderInput:
     source: str = Order.Source.MANUAL
     expedite: bool = False
     note: str = ""
+    delivery_notes: str = ""  # the customer's delivery instructions, kept on the order
 
 
 # (``Choices.values`` builds a new list on every access: these are checked once per order.)
@@ -177,6 +178,10 @@ def validate_order_input(client: Client, data: OrderInput) -> None:
         raise OrderValidationError(problems[0].message)
 
 
+# Longer delivery instructions are cut (a shop's note field is free text).
+DELIVERY_NOTES_MAX = 2000
+
+
 class OrderRow(NamedTuple):
     """A new order's row: the columns an order is created with (the rest take their
     defaults), in insert order. The one declared layout of the intake ↔ insert handshake: the
@@ -210,6 +215,7 @@ class OrderRow(NamedTuple):
     priority_score: int
     priority_breakdown: JSONText
     priority_computed_at: datetime
+    delivery_notes: str = ""
 
 
 # The column list of :class:`OrderRow` (by name, for ``insert_rows`` and the import's spool).
@@ -322,6 +328,7 @@ def order_build(
         priority_score=score,
         priority_breakdown=JSONText(breakdown),
         priority_computed_at=now,
+        delivery_notes=(data.delivery_notes or "").strip()[:DELIVERY_NOTES_MAX],
     )
     lines = [(ln.product.pk, ln.quantity, ln.unit_price or _ZERO) for ln in data.lines]
     return NewOrder(row, lines, score, ship_by, placed_at, data.expedite, row.source, data.note)

@@ -112,18 +112,34 @@ def order_key_in(
 
 
 @atomic_with_retry
-def order_hold(*, order: Order, reason: str, user=None) -> Order:
-    """Park an open order with a reason; it remembers its status for the release."""
-    if not reason or not reason.strip():
+def order_hold(
+    *, order: Order, reason: str = "", hold_type: str = Order.HoldType.OTHER, user=None
+) -> Order:
+    """Park an open order with a typed reason (``Order.HoldType``) and an optional detail
+    (required for "other"); it remembers its status for the release. Locks the order; the
+    timeline row says the type and the detail."""
+    if hold_type not in Order.HoldType.values:
+        raise OrderValidationError("Choose why the order is put on hold.")
+    detail = (reason or "").strip()[:255]
+    if hold_type == Order.HoldType.OTHER and not detail:
         raise OrderValidationError("Say why the order is put on hold.")
     order = order_lock(order.pk)
     check_transition(order, S.ON_HOLD)
     order.hold_from_status = order.status
-    order.hold_reason = reason.strip()[:255]
-    order.hold_type = Order.HoldType.OTHER
+    order.hold_type = hold_type
+    order.hold_reason = detail
     order.held_at = timezone.now()
-    set_status(order, S.ON_HOLD, user=user, kind=OrderEvent.Kind.HOLD, message=order.hold_reason)
+    set_status(order, S.ON_HOLD, user=user, kind=OrderEvent.Kind.HOLD, message=hold_text(order))
     return order
+
+
+def hold_text(order: Order) -> str:
+    """ "Fraud check: card declined twice" — the hold's type label and its detail (for
+    "other", the detail alone)."""
+    if order.hold_type in ("", Order.HoldType.OTHER):
+        return order.hold_reason
+    label = Order.HoldType(order.hold_type).label
+    return f"{label}: {order.hold_reason}" if order.hold_reason else label
 
 
 @atomic_with_retry
@@ -136,7 +152,7 @@ def order_release(*, order: Order, user=None, note: str = "") -> Order:
     order = order_lock_with_stock(order.pk)
     if order.status != S.ON_HOLD:
         raise InvalidOrderStatus(f"Order {order.number} is not on hold.")
-    back_to, reason = order.hold_from_status, order.hold_reason
+    back_to, reason = order.hold_from_status, hold_text(order)
     event = set_status(
         order,
         back_to,
@@ -306,11 +322,17 @@ def order_events_record(*, entries: list[tuple[int, str]], kind: str, user=None)
 
 # Moves an agent may make by hand; shipping and delivery belong to fulfillment.
 MANUAL_MOVES = frozenset({S.PICKING, S.PACKED, S.READY})
+# Moves against the flow: undo a pick or a pack. They need a reason (on the timeline), so the
+# admin asks for one and a confirmation instead of moving back on one click.
+BACKWARD_MOVES = frozenset({(S.PACKED, S.PICKING), (S.PICKING, S.READY)})
 
 
 @atomic_with_retry
 def order_move(*, order: Order, to_status: str, user=None, note: str = "") -> Order:
-    """Move an order along the pick/pack flow (ready → picking → packed, or back one step)."""
+    """Move an order along the pick/pack flow (ready → picking → packed, or back one step).
+
+    A move back (packed → picking, picking → ready) needs ``note``: why (on the timeline).
+    Locks the order; announces the status change."""
     if to_status not in MANUAL_MOVES:
         raise InvalidOrderStatus(
             f"'{to_status}' is not a move made by hand; use the matching action instead."
@@ -318,7 +340,13 @@ def order_move(*, order: Order, to_status: str, user=None, note: str = "") -> Or
     order = order_lock(order.pk)
     if to_status == S.READY and order.status != S.PICKING:
         raise InvalidOrderStatus("Only an order being picked can go back to ready.")
-    set_status(order, to_status, user=user, message=note)
+    if (order.status, to_status) in BACKWARD_MOVES and not note.strip():
+        raise OrderValidationError(
+            f"Moving order {order.number} back from '{order.get_status_display()}' to "
+            f"'{Order.Status(to_status).label}' needs a reason: use “Back to "
+            f"{Order.Status(to_status).label.lower()}…”."
+        )
+    set_status(order, to_status, user=user, message=note.strip())
     return order
 
 

@@ -187,9 +187,10 @@ def test_supervisor_imports_a_shopify_export(seed_demo, media_root, admin_login,
     assert imported["#1001"].ship_to_postcode == "02134"
     assert imported["#1001"].ship_to_phone == "+16175550100"
 
-    # The queue: both orders are there, found by their numbers.
+    # The queue of exactly the orders this import created, then each found by its number.
     page.locator("#to-queue").click()
-    page.wait_for_url(re.compile(r"/admin/orders/order/\?client=\d+$"))
+    page.wait_for_url(re.compile(rf"/admin/orders/order/\?import_job={job.pk}&queue=all$"))
+    expect(page.locator("#result_list tbody tr")).to_have_count(2, timeout=TIMEOUT)
     for number, customer in (("#1001", "Ana Smith"), ("#1002", "Ben Meyer")):
         page.fill("#searchbar", number)
         page.locator("#changelist-search [type=submit]").click()

@@ -60,11 +60,12 @@ def test_agent_takes_next_order_holds_and_releases_it(seed_demo, admin_login, li
     reason = "Customer asked to change the delivery address"
     page.locator("#order-actions").get_by_role("link", name="Place on hold…").click()
     page.wait_for_url(re.compile(r"/do/hold/$"))
+    page.select_option("#id_hold_type", "customer_request")
     page.fill("#id_reason", reason)
     page.locator("#content-main input[type=submit]").click()
     expect(page.locator("#order-status")).to_have_text("On hold", timeout=TIMEOUT)
     assert page.url == _order_url(live_server, expected)
-    expect(page.locator("#order-header")).to_contain_text(f"On hold: {reason}")
+    expect(page.locator("#order-header")).to_contain_text(f"On hold: Customer request – {reason}")
     newest_event = page.locator("#order-timeline tbody tr").first
     expect(newest_event).to_contain_text("Placed on hold")
     expect(newest_event).to_contain_text(reason)
@@ -72,7 +73,10 @@ def test_agent_takes_next_order_holds_and_releases_it(seed_demo, admin_login, li
     expected.refresh_from_db()
     assert expected.status == Order.Status.ON_HOLD
     assert expected.hold_reason == reason
-    assert expected.events.filter(kind=OrderEvent.Kind.HOLD, message=reason).exists()
+    assert expected.hold_type == "customer_request"
+    assert expected.events.filter(
+        kind=OrderEvent.Kind.HOLD, message=f"Customer request: {reason}"
+    ).exists()
 
     # Release: a plain POST button; the order goes back to where it was.
     page.locator("#order-actions").get_by_role("button", name="Release from hold").click()
@@ -84,7 +88,7 @@ def test_agent_takes_next_order_holds_and_releases_it(seed_demo, admin_login, li
     expect(page.locator("#order-actions")).not_to_contain_text("Release from hold")
     expected.refresh_from_db()
     assert expected.get_status_display() == status_before
-    assert expected.hold_reason == ""
+    assert (expected.hold_reason, expected.hold_type) == ("", "")
     assert expected.assigned_to.username == "agent"
 
 

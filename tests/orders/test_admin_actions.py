@@ -308,7 +308,7 @@ def test_hold_shows_the_reason_form_first(client, shop, place):
 
     assert response.status_code == 200
     assert response.templates[0].name == "admin/orders/order/action_form.html"
-    assert list(response.context["form"].fields) == ["reason"]
+    assert list(response.context["form"].fields) == ["hold_type", "reason"]
     assert response.context["form"].is_bound is False
     html = response.content.decode()
     assert '<input type="hidden" name="apply" value="1">' in html
@@ -322,10 +322,10 @@ def test_hold_without_a_reason_is_refused(client, shop, place, reason):
     before = state(order)
     client.force_login(shop.agent)
 
-    response = confirm(client, "hold", [order], reason=reason)
+    response = confirm(client, "hold", [order], hold_type="other", reason=reason)
 
     assert response.status_code == 200
-    assert response.context["form"].errors == {"reason": ["This field is required."]}
+    assert response.context["form"].errors == {"reason": ["Say why the order is put on hold."]}
     assert state(order) == before
     assert not order.events.filter(kind=OrderEvent.Kind.HOLD).exists()
 
@@ -336,7 +336,9 @@ def test_hold_with_a_reason(client, shop, place):
     services.order_hold(order=held, reason="Fraud check")
     client.force_login(shop.agent)
 
-    response = confirm(client, "hold", [ready, held], reason="Customer asked to wait")
+    response = confirm(
+        client, "hold", [ready, held], hold_type="other", reason="Customer asked to wait"
+    )
 
     assert_back_on_queue(response)
     assert messages_of(response) == [
@@ -560,14 +562,16 @@ def test_order_page_hold_shows_form_refuses_empty_reason_then_holds(client, shop
     form_page = client.get(do_url(order, "hold"))
     assert form_page.status_code == 200
     assert form_page.context["title"] == "Place on hold: order A-1"
-    assert list(form_page.context["form"].fields) == ["reason"]
+    assert list(form_page.context["form"].fields) == ["hold_type", "reason"]
 
     refused = client.post(do_url(order, "hold"), {"reason": ""})
     assert refused.status_code == 200
-    assert refused.context["form"].errors == {"reason": ["This field is required."]}
+    assert refused.context["form"].errors == {"hold_type": ["This field is required."]}
     assert state(order) == before
 
-    done = client.post(do_url(order, "hold"), {"reason": "Address unclear"}, follow=True)
+    done = client.post(
+        do_url(order, "hold"), {"hold_type": "other", "reason": "Address unclear"}, follow=True
+    )
     assert done.redirect_chain == [(change_url(order), 302)]
     assert messages_of(done) == [("success", "Placed on hold: 1 order(s) – A-1")]
     order.refresh_from_db()
@@ -660,7 +664,7 @@ def test_order_page_cancel_is_for_the_clients_supervisor_only(client, shop, plac
 @pytest.mark.parametrize(
     ("action", "data"),
     [
-        ("hold", {"reason": "x"}),
+        ("hold", {"hold_type": "other", "reason": "x"}),
         ("release", {}),
         ("expedite", {}),
         ("assign_to_me", {}),

@@ -115,11 +115,11 @@ def test_page_shows_status_segment_breakdown_lines_and_timeline(
     ) in html
     # Timeline, newest first, "system" for what no user did.
     allocation = html.index(
-        "<td>Allocation</td> <td>new → backordered</td> "
+        "<td>Allocation</td> <td>New → Backordered</td> "
         "<td>Allocation: 5 reserved, 2 backordered.</td> <td>system</td>"
     )
     created = html.index(
-        "<td>Created</td> <td>– → new</td> <td>Created (Keyed in).</td> <td>system</td>"
+        "<td>Created</td> <td>– → New</td> <td>Created (Keyed in).</td> <td>system</td>"
     )
     assert allocation < created
 
@@ -132,10 +132,10 @@ def test_page_shows_hold_reason_and_where_the_order_came_from(client, shop, make
     html = page(client, order)
 
     assert '<strong id="order-status">On hold</strong> (from Ready to pick)' in html
-    assert "<p><strong>On hold:</strong> Address unclear</p>" in html
+    assert '<p id="order-hold"><strong>On hold:</strong> Other – Address unclear</p>' in html
     assert '<span class="bpo-badge bpo-segment-on_hold">On hold</span>' in html
     assert (
-        "<td>Placed on hold</td> <td>ready → on_hold</td> <td>Address unclear</td> "
+        "<td>Placed on hold</td> <td>Ready to pick → On hold</td> <td>Address unclear</td> "
         "<td>acme-colleague</td>"
     ) in html
 
@@ -253,7 +253,7 @@ def test_agent_works_an_order_from_its_page_but_cannot_cancel_it(client, shop, m
         return client.post(reverse("admin:orders_order_do", args=[order.pk, action]), data or {})
 
     assert do("expedite").status_code == 302
-    assert do("hold", {"reason": "Waiting for payment"}).status_code == 302
+    assert do("hold", {"hold_type": "payment", "reason": "Waiting for payment"}).status_code == 302
     assert save(client, order, note="Payment promised", assigned_to=shop.agent).status_code == 302
     assert do("cancel", {"reason": "No payment"}).status_code == 403
 

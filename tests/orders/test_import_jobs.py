@@ -427,6 +427,22 @@ def test_upload_preview_confirm_through_the_admin(shop, client):
     assert 'id="confirm-import"' not in page
     assert Order.objects.filter(client=shop.acme).count() == 2
 
+    # "Open the orders it created": the queue of exactly this import's orders.
+    queue_url = reverse("admin:orders_order_changelist") + f"?import_job={job.pk}&queue=all"
+    assert f'href="{escape(queue_url)}" id="to-queue"' in page
+    other = Order.objects.create(
+        client=shop.acme,
+        number="OTHER-1",
+        placed_at=datetime(2024, 1, 1, tzinfo=UTC),
+        ship_by=datetime(2024, 1, 2, tzinfo=UTC),
+        currency="USD",
+    )
+    queue = client.get(queue_url)
+    assert {o.number for o in queue.context["cl"].result_list} == {"J-1", "J-2"}
+    assert other.number not in queue.content.decode()
+    bad = client.get(reverse("admin:orders_order_changelist") + "?import_job=x&queue=all")
+    assert list(bad.context["cl"].result_list) == []
+
 
 def test_nothing_to_import_has_no_confirm_button(shop, client):
     client.force_login(shop.supervisor)

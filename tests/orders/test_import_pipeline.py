@@ -674,6 +674,8 @@ def test_shopify_export_as_shopify_writes_it(shop, quoting, bom, seed):
         first.ship_to_country,
         first.ship_to_phone,
     ) == ("Ann Lee", "1 Main St", "", "Boston", "02134", "MA", "US", "+1 555 0100")
+    # Shopify's "Notes" (the customer's delivery instructions) are kept on the order.
+    assert first.delivery_notes == "Leave it at the door.\nRing twice, please."
     assert (first.customer.email, first.customer.name) == ("ann@example.com", "Ann Lee")
     assert [ln[:3] for ln in lines_of(first)] == [
         ("LAMP", 2, Decimal("19.99")),
@@ -684,6 +686,7 @@ def test_shopify_export_as_shopify_writes_it(shop, quoting, bom, seed):
     )
 
     second = Order.objects.get(client=shop.acme, number="#1002")
+    assert second.delivery_notes == ""
     assert second.placed_at == datetime(2024, 3, 6, 8, 30, tzinfo=UTC)
     assert (second.service_level, second.payment_status) == ("standard", "authorized")
     assert second.ship_to_postcode == "00501"
@@ -904,7 +907,8 @@ def test_the_spool_keeps_every_value_of_a_built_order_exactly(shop):
         new.ship_by,
         new.placed_at,
     )
-    assert back.new.row[-2].data == new.row[-2].data  # the priority breakdown
+    at = new.row._fields.index("priority_breakdown")
+    assert back.new.row[at].data == new.row[at].data
     assert (back.line_nos, back.email, back.customer_name, back.customer_ref, back.tier) == (
         (7, 8),
         "zoe@example.com",

@@ -172,3 +172,12 @@ def test_second_run_creates_nothing_and_restores_demo_passwords(seeded):
     assert "(0 new orders)" in output
     for username in ("admin", "supervisor", "agent"):
         assert User.objects.get(username=username).check_password(username), username
+
+
+def test_prints_its_progress_step_by_step(seeded):
+    lines = seeded.splitlines()
+    steps = [line for line in lines if line.startswith("[") and "s] " in line]
+    assert any("ACME: orders 1/60" in line for line in steps)
+    assert any("ACME: allocating" in line for line in steps)
+    assert any("KIWI: orders 60/60" in line for line in steps)
+    assert lines.index(steps[0]) < lines.index(steps[-1]) < len(lines) - 1

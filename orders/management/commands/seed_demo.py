@@ -7,6 +7,7 @@ order number that exists already is skipped, so running it again changes nothing
 from __future__ import annotations
 
 import random
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -123,18 +124,24 @@ class Command(BaseCommand):
             for code, name in WAREHOUSES
         ]
         created_orders = 0
+        started = time.monotonic()
         for code, name, tz, currency in CLIENTS:
             client, _ = Client.objects.get_or_create(
                 code=code, defaults={"name": name, "timezone": tz, "currency": currency}
             )
+            self._progress(started, f"{code}: products and stock")
             products = self._products(client, rng, warehouses)
+            self._progress(started, f"{code}: customers")
             customers = self._customers(client, rng)
-            created_orders += self._orders(client, rng, products, customers, orders)
+            created_orders += self._orders(client, rng, products, customers, orders, started)
             self._backordered_demo_order(client, products, customers)
+            self._progress(started, f"{code}: purchase orders and reorder rules")
             self.stdout.write(seed_replenishment(client=client, products=products, rng=rng))
         # Backorders learn when their stock is expected (the late POs above).
+        self._progress(started, "expected dates of backorders")
         services.backorders_expected_refresh()
         self._users()
+        self._progress(started, "waves, shipments and the rest")
         # Higher apps (fulfillment: carriers, waves, shipments) add theirs on top of the backlog.
         for _receiver, summary in demo_data_seeded.send(sender=Command, rng=rng):
             if summary:
@@ -196,13 +203,21 @@ class Command(BaseCommand):
             customers.append(customer)
         return customers
 
-    def _orders(self, client, rng, products, customers, count) -> int:
+    def _progress(self, started: float, what: str) -> None:
+        """One line per step, so a long seed shows it is moving (and where)."""
+        self.stdout.write(f"[{time.monotonic() - started:5.1f}s] {what}…")
+        self.stdout.flush()
+
+    def _orders(self, client, rng, products, customers, count, started) -> int:
         existing = set(Order.objects.filter(client=client).values_list("number", flat=True))
         now = timezone.now()
         new_ids = []
+        every = max(1, count // 4)
         for i in range(1, count + 1):
             number = f"{client.code}-{100000 + i}"
             state = random.Random(f"{client.code}{i}")  # per-order, so reruns stay identical
+            if i == 1 or i % every == 0:
+                self._progress(started, f"{client.code}: orders {i}/{count}")
             if number in existing:
                 continue
             customer = state.choice(customers)
@@ -240,7 +255,9 @@ class Command(BaseCommand):
             new_ids.append(order.pk)
         if not new_ids:
             return 0
+        self._progress(started, f"{client.code}: allocating {len(new_ids)} new orders")
         services.orders_allocate_in_priority_order(order_ids=new_ids)
+        self._progress(started, f"{client.code}: working some of them (waves, packing, holds)")
         self._work_some(rng, new_ids)
         return len(new_ids)
 
@@ -272,7 +289,9 @@ class Command(BaseCommand):
             services.order_move(order=order, to_status="picking", note="Demo wave")
             services.order_move(order=order, to_status="packed", note="Packed at bench 3")
         for order in ready[len(ready) // 6 : len(ready) // 6 + 25]:
-            services.order_hold(order=order, reason="Address check with customer")
+            services.order_hold(
+                order=order, hold_type="address_check", reason="Customer to confirm the flat number"
+            )
         for order in ready[len(ready) // 6 + 25 : len(ready) // 6 + 40]:
             services.order_cancel(order=order, reason="Customer cancelled by e-mail")
 
