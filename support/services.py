@@ -519,9 +519,10 @@ def notification_send(*, notification_id: int, now: datetime | None = None, conn
             n.send_after = None
             n.save(update_fields=["attempts", "status", "sent_at", "send_after"])
             text = f"E-mail '{label}' sent to {_mask(n.recipient)}: {n.subject}"
-        order_services.order_events_record(
-            entries=[(n.order_id, text)], kind=OrderEvent.Kind.NOTIFICATION
-        )
+        if n.order_id is not None:  # a ticket reply without an order has no timeline
+            order_services.order_events_record(
+                entries=[(n.order_id, text)], kind=OrderEvent.Kind.NOTIFICATION
+            )
         return n
 
 
