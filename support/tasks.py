@@ -35,3 +35,15 @@ def flush_notifications() -> int:
 def scan_delays_for_products(product_ids: list) -> int:
     """Expected supply moved: delay notices for the orders waiting for these products."""
     return services.delay_notices_for_products(product_ids=product_ids).queued
+
+
+def send_escalation_email(escalation_id: int) -> bool:
+    from support.escalation import escalation_email_send
+
+    return escalation_email_send(escalation_id=escalation_id)
+
+
+def scan_escalations() -> dict:
+    from support.escalation import escalations_scan
+
+    return escalations_scan()

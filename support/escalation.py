@@ -1,0 +1,296 @@
+"""Escalation: the periodic SLA/escalation scan, acknowledging, the inbox.
+
+Levels: 1 agent (the assignee, else the client's agents), 2 the client's supervisors, 3 the
+client's account owner (``SupportSettings.account_owner``; its supervisors when unset).
+Each trigger escalates to one level (:data:`TRIGGER_LEVEL`). The database allows one
+escalation per ticket × trigger × level (``escalation_once``), and the scan only looks at
+tickets without one, so re-running it escalates nothing twice; on resolution the ticket
+services de-escalate (``support.tickets.escalations_close``).
+
+The scan reads indexed stored columns only (due and risk moments were computed in business
+hours when the clock started or resumed): a handful of set-based queries, whatever the size
+of the backlog.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from clients.models import Membership
+from clients.scoping import can_access_client, is_supervisor_for
+from core.db import atomic_with_retry
+from core.tasks import enqueue_many
+from orders import services as order_services
+from orders.models import CLOSED_STATUSES, Customer, OrderEvent
+from support import sla
+from support.exceptions import TicketPermissionDenied
+from support.models import Escalation, InboxEntry, SupportSettings, Ticket
+
+log = logging.getLogger(__name__)
+T = Escalation.Trigger
+L = Escalation.Level
+TRIGGER_LEVEL: dict[str, int] = {
+    T.FIRST_RESPONSE_AT_RISK: L.AGENT,
+    T.RESOLUTION_AT_RISK: L.AGENT,
+    T.REPEAT_CONTACT: L.AGENT,
+    T.FIRST_RESPONSE_BREACHED: L.SUPERVISOR,
+    T.LATE_ORDER_COMPLAINT: L.SUPERVISOR,
+    T.VIP: L.SUPERVISOR,
+    T.RESOLUTION_BREACHED: L.ACCOUNT_OWNER,
+}
+EMAIL_TASK = "support.tasks.send_escalation_email"
+
+
+def _settings_by_client() -> dict[int, SupportSettings]:
+    return {s.client_id: s for s in SupportSettings.objects.all()}
+
+
+def _candidates(now: datetime) -> dict[str, list[tuple[int, str]]]:
+    """``{trigger: [(ticket_id, why), …]}`` of tickets that meet a trigger and have no
+    escalation for it yet."""
+    active = Ticket.objects.filter(status__in=sla.ACTIVE_STATUSES)
+    running = Ticket.objects.filter(status__in=sla.OPEN_STATUSES, paused_at__isnull=True)
+
+    def fresh(qs, trigger):
+        return qs.exclude(
+            Exists(Escalation.objects.filter(ticket_id=OuterRef("pk"), trigger=trigger))
+        )
+
+    out: dict[str, list[tuple[int, str]]] = {}
+    out[T.FIRST_RESPONSE_BREACHED] = [
+        (pk, "No first reply by the due time.")
+        for pk in fresh(
+            active.filter(first_response_breached=True), T.FIRST_RESPONSE_BREACHED
+        ).values_list("pk", flat=True)
+    ]
+    out[T.RESOLUTION_BREACHED] = [
+        (pk, "Not resolved by the due time.")
+        for pk in fresh(active.filter(resolution_breached=True), T.RESOLUTION_BREACHED).values_list(
+            "pk", flat=True
+        )
+    ]
+    out[T.FIRST_RESPONSE_AT_RISK] = [
+        (pk, "Most of the first-response time is used.")
+        for pk in fresh(
+            running.filter(
+                first_responded_at__isnull=True,
+                first_response_breached=False,
+                first_response_risk_at__lte=now,
+            ),
+            T.FIRST_RESPONSE_AT_RISK,
+        ).values_list("pk", flat=True)
+    ]
+    out[T.RESOLUTION_AT_RISK] = [
+        (pk, "Most of the resolution time is used.")
+        for pk in fresh(
+            running.filter(resolution_breached=False, resolution_risk_at__lte=now),
+            T.RESOLUTION_AT_RISK,
+        ).values_list("pk", flat=True)
+    ]
+    out[T.VIP] = [
+        (pk, "VIP customer.")
+        for pk in fresh(
+            active.filter(customer__tier=Customer.Tier.VIP, escalation_level__lt=L.SUPERVISOR),
+            T.VIP,
+        ).values_list("pk", flat=True)
+    ]
+    # A complaint (or any ticket) about an order late by more than the client's N days.
+    late: list[tuple[int, str]] = []
+    settings_ = _settings_by_client()
+    default_days = SupportSettings._meta.get_field("late_complaint_days").default
+    rows = fresh(
+        active.filter(order__isnull=False, order__ship_by__lt=now).exclude(
+            order__status__in=CLOSED_STATUSES
+        ),
+        T.LATE_ORDER_COMPLAINT,
+    ).values_list("pk", "client_id", "order__ship_by", "order__number")
+    for pk, client_id, ship_by, number in rows:
+        s = settings_.get(client_id)
+        days = s.late_complaint_days if s else default_days
+        if now - ship_by > timedelta(days=days):
+            late_days = (now - ship_by).days
+            late.append((pk, f"Order {number} is {late_days} days late."))
+    out[T.LATE_ORDER_COMPLAINT] = late
+    # Repeat contact: the same customer opened another ticket shortly before this one.
+    default_repeat = SupportSettings._meta.get_field("repeat_contact_days").default
+    repeat = []
+    recent = now - timedelta(days=60)
+    rows = fresh(
+        active.filter(customer__isnull=False, created_at__gte=recent), T.REPEAT_CONTACT
+    ).values_list("pk", "client_id", "customer_id", "created_at")
+    for pk, client_id, customer_id, created in rows:
+        s = settings_.get(client_id)
+        days = s.repeat_contact_days if s else default_repeat
+        earlier = Ticket.objects.filter(
+            customer_id=customer_id,
+            created_at__lt=created,
+            created_at__gte=created - timedelta(days=days),
+        ).exists()
+        if earlier:
+            repeat.append((pk, f"The customer wrote before within {days} days."))
+    out[T.REPEAT_CONTACT] = repeat
+    return out
+
+
+def _mark_breaches(now: datetime) -> int:
+    """Set the breached flags whose due time passed (first reply missing; not resolved and
+    the clock running) and the agreement status they imply (failed)."""
+    n = Ticket.objects.filter(
+        status__in=sla.ACTIVE_STATUSES,
+        first_responded_at__isnull=True,
+        first_response_breached=False,
+        first_response_due__lt=now,
+    ).update(first_response_breached=True, agreement_status=Ticket.Agreement.FAILED)
+    n += Ticket.objects.filter(
+        status__in=sla.OPEN_STATUSES,
+        paused_at__isnull=True,
+        resolution_breached=False,
+        resolution_due__lt=now,
+    ).update(resolution_breached=True, agreement_status=Ticket.Agreement.FAILED)
+    return n
+
+
+def recipients_for(ticket: Ticket, level: int, settings_: SupportSettings | None):
+    """The people a new level reaches (user ids)."""
+    members = Membership.objects.filter(client_id=ticket.client_id, client__active=True)
+    if level == L.AGENT:
+        if ticket.assignee_id:
+            return [ticket.assignee_id]
+        return list(members.filter(role=Membership.Role.AGENT).values_list("user_id", flat=True))
+    if level == L.ACCOUNT_OWNER and settings_ and settings_.account_owner_id:
+        return [settings_.account_owner_id]
+    return list(members.filter(role=Membership.Role.SUPERVISOR).values_list("user_id", flat=True))
+
+
+def escalations_scan(*, now: datetime | None = None) -> dict[str, int]:
+    """Mark breaches, then create the escalations that are due — idempotent (re-running it
+    creates nothing new) — each with inbox entries for its level's people, an order timeline
+    row, and an e-mail task (sent once per escalation). Returns counts per trigger."""
+    now = now or timezone.now()
+    breaches = _mark_breaches(now)
+    candidates = _candidates(now)
+    settings_ = _settings_by_client()
+    created: list[Escalation] = []
+    with transaction.atomic():
+        ids = sorted({pk for rows in candidates.values() for pk, _ in rows})
+        tickets = {
+            t.pk: t
+            for t in Ticket.objects.filter(pk__in=ids).only(
+                "pk", "client_id", "assignee_id", "escalation_level", "order_id"
+            )
+        }
+        rows = []
+        for trigger, items in candidates.items():
+            level = TRIGGER_LEVEL[trigger]
+            for pk, why in items:
+                t = tickets[pk]
+                rows.append(
+                    Escalation(
+                        ticket_id=pk,
+                        client_id=t.client_id,
+                        trigger=trigger,
+                        from_level=t.escalation_level,
+                        to_level=level,
+                        why=why,
+                        created_at=now,
+                    )
+                )
+        Escalation.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
+        created = list(Escalation.objects.filter(created_at=now, ticket_id__in=ids).order_by("pk"))
+        inbox, timeline = [], []
+        for e in created:
+            t = tickets[e.ticket_id]
+            for user_id in recipients_for(t, e.to_level, settings_.get(t.client_id)):
+                inbox.append(InboxEntry(user_id=user_id, escalation=e, created_at=now))
+            if t.order_id:
+                timeline.append(
+                    (
+                        t.order_id,
+                        f"Ticket T-{t.pk} escalated to level {e.to_level} "
+                        f"({e.get_to_level_display()}): {e.why}",
+                    )
+                )
+        InboxEntry.objects.bulk_create(inbox, ignore_conflicts=True, batch_size=2000)
+        for level in (L.AGENT, L.SUPERVISOR, L.ACCOUNT_OWNER):
+            Ticket.objects.filter(
+                pk__in=[e.ticket_id for e in created if e.to_level == level],
+                escalation_level__lt=level,
+            ).update(escalation_level=level)
+        if timeline:
+            order_services.order_events_record(entries=timeline, kind=OrderEvent.Kind.SUPPORT)
+        if created:
+            ids_to_mail = [(e.pk,) for e in created]
+            transaction.on_commit(lambda: enqueue_many(EMAIL_TASK, ids_to_mail, group="tickets"))
+    counts = {trigger: 0 for trigger in T.values}
+    for e in created:
+        counts[e.trigger] += 1
+    counts["breaches_marked"] = breaches
+    return counts
+
+
+@atomic_with_retry
+def escalation_email_send(*, escalation_id: int) -> bool:
+    """E-mail the escalation's inbox people once (``emailed_at`` under the row lock)."""
+    e = (
+        Escalation.objects.select_for_update()
+        .filter(pk=escalation_id, emailed_at__isnull=True)
+        .first()
+    )
+    if e is None:
+        return False
+    addresses = sorted(
+        {
+            a
+            for a in InboxEntry.objects.filter(escalation=e).values_list("user__email", flat=True)
+            if a
+        }
+    )
+    if addresses:
+        send_mail(
+            subject=f"[T-{e.ticket_id}] escalated to level {e.to_level}: {e.get_trigger_display()}",
+            message=f"{e.why}\n\nTicket T-{e.ticket_id} needs you; acknowledge it in the "
+            "back office to take it over.",
+            from_email=None,
+            recipient_list=addresses,
+        )
+    e.emailed_at = timezone.now()
+    e.save(update_fields=["emailed_at"])
+    return True
+
+
+@atomic_with_retry
+def escalation_acknowledge(*, escalation: Escalation, user) -> Escalation:
+    """Acknowledge an escalation: the user takes the ticket over (assignee). Level 1 is for
+    anyone of the client; levels 2–3 need the supervisor role for that client (or being the
+    account owner). Locks the escalation and the ticket; marks the inbox entries done."""
+    e = Escalation.objects.select_for_update().get(pk=escalation.pk)
+    if not can_access_client(user, e.client_id):
+        raise TicketPermissionDenied("Not your client.")
+    owner_id = (
+        SupportSettings.objects.filter(client_id=e.client_id)
+        .values_list("account_owner_id", flat=True)
+        .first()
+    )
+    if e.to_level >= L.SUPERVISOR and not (
+        is_supervisor_for(user, e.client_id) or owner_id == user.pk
+    ):
+        raise TicketPermissionDenied("Only a supervisor of this client acknowledges this.")
+    now = timezone.now()
+    if e.acknowledged_at is None:
+        e.acknowledged_by, e.acknowledged_at = user, now
+        e.save(update_fields=["acknowledged_by", "acknowledged_at"])
+    Ticket.objects.filter(pk=e.ticket_id).update(assignee=user, updated_at=now)
+    InboxEntry.objects.filter(escalation=e, done_at__isnull=True).update(done_at=now)
+    return e
+
+
+def inbox_count(user) -> int:
+    if not getattr(user, "is_authenticated", False):
+        return 0
+    return InboxEntry.objects.filter(user=user, done_at__isnull=True).count()
