@@ -110,11 +110,11 @@ def record_public_reply(t: Ticket, now: datetime) -> None:
     """An agent's reply to the customer: first reply time, next reply time, breach check."""
     if t.first_responded_at is None:
         t.first_responded_at = now
-        t.first_reply_seconds = int((now - t.created_at).total_seconds())
+        t.first_reply_seconds = max(0, int((now - t.created_at).total_seconds()))
         if t.first_response_due and now > t.first_response_due:
             t.first_response_breached = True
     elif t.awaiting_reply_since is not None:
-        t.next_reply_seconds = int((now - t.awaiting_reply_since).total_seconds())
+        t.next_reply_seconds = max(0, int((now - t.awaiting_reply_since).total_seconds()))
     t.awaiting_reply_since = None
 
 
