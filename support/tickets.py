@@ -411,6 +411,34 @@ def ticket_note(
     )
 
 
+@atomic_with_retry
+def ticket_from_tracking_page(*, order: Order, name: str, message: str) -> Ticket:
+    """The tracking page's contact form: the message joins the open tracking-page ticket of
+    this order if there is one (a customer pressing send twice opens one ticket), else opens
+    a new ticket linked to the order and its customer. Raises :class:`TicketError`."""
+    open_ticket = (
+        Ticket.objects.filter(order=order, channel=Ticket.Channel.TRACKING)
+        .exclude(status__in=DONE)
+        .order_by("-id")
+        .first()
+    )
+    if open_ticket is not None:
+        ticket_customer_message(ticket=open_ticket, body=message, channel=Ticket.Channel.TRACKING)
+        return open_ticket
+    from support.inbound import guess_category
+
+    return ticket_create(
+        client=order.client,
+        channel=Ticket.Channel.TRACKING,
+        subject=f"Message about order {order.number}",
+        body=message,
+        requester_name=name,
+        customer=order.customer,
+        order=order,
+        category=guess_category(message),
+    )
+
+
 def _may_assign(user, client_id: int, assignee) -> None:
     if not can_access_client(user, client_id):
         raise TicketPermissionDenied("Not your client.")
