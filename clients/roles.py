@@ -36,6 +36,11 @@ _AGENT_PERMS: dict[str, list[str]] = {
     "fulfillment.carrieraccountrate": ["view"],
     "support.notification": ["view"],
     "support.notificationtemplate": ["view"],
+    "support.ticket": ["view", "add", "change"],
+    "support.ticketmessage": ["view"],
+    "support.macro": ["view"],
+    "support.escalation": ["view", "change"],
+    "support.slapolicy": ["view"],
 }
 
 _SUPERVISOR_EXTRA: dict[str, list[str]] = {
@@ -69,6 +74,9 @@ _SUPERVISOR_EXTRA: dict[str, list[str]] = {
     "support.notificationtemplate": ["view", "add", "change"],
     "support.notificationpolicy": ["view", "add", "change"],
     "support.trackinglink": ["view", "change"],
+    "support.macro": ["view", "add", "change"],
+    "support.slapolicy": ["view", "add", "change"],
+    "support.supportsettings": ["view", "add", "change"],
 }
 
 
