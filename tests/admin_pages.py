@@ -37,6 +37,8 @@ NOT_PAGES = {
     "inventory_purchaseorder_do",  # POST, needs an action name
     "inventory_purchaseorder_pdf",  # PDF
     "inventory_replenishment_run",  # POST
+    "support_notificationtemplate_preview",  # POST, JSON
+    "support_notificationtemplate_test_send",  # POST
     "support_ticket_take_next",  # POST
     "support_ticket_work",  # POST
 }
