@@ -88,6 +88,6 @@ def order_tickets_panel(sender, order, request=None, **kwargs):
 
 @receiver(demo_data_seeded, dispatch_uid="support_demo_data")
 def seed_support_on_demo(sender, rng=None, **kwargs):
-    from support.demo import seed_support_demo
+    from support.demo import seed_support_demo, seed_tickets_demo
 
-    return seed_support_demo()
+    return f"{seed_support_demo()}\n{seed_tickets_demo()}"
