@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from clients.models import Membership
@@ -117,23 +117,29 @@ def _candidates(now: datetime) -> dict[str, list[tuple[int, str]]]:
             late_days = (now - ship_by).days
             late.append((pk, f"Order {number} is {late_days} days late."))
     out[T.LATE_ORDER_COMPLAINT] = late
-    # Repeat contact: the same customer opened another ticket shortly before this one.
+    # Repeat contact: the same customer opened another ticket shortly before this one (one
+    # set-based query per distinct "N days" setting, on the (customer, created_at) index).
     default_repeat = SupportSettings._meta.get_field("repeat_contact_days").default
-    repeat = []
-    recent = now - timedelta(days=60)
-    rows = fresh(
-        active.filter(customer__isnull=False, created_at__gte=recent), T.REPEAT_CONTACT
-    ).values_list("pk", "client_id", "customer_id", "created_at")
-    for pk, client_id, customer_id, created in rows:
-        s = settings_.get(client_id)
-        days = s.repeat_contact_days if s else default_repeat
+    repeat: list[tuple[int, str]] = []
+    days_by_client = {cid: s.repeat_contact_days for cid, s in settings_.items()}
+    for days in sorted({default_repeat, *days_by_client.values()}):
+        same = [cid for cid, d in days_by_client.items() if d == days]
+        scope = Q(client_id__in=same)
+        if days == default_repeat:
+            scope |= ~Q(client_id__in=list(days_by_client))
         earlier = Ticket.objects.filter(
-            customer_id=customer_id,
-            created_at__lt=created,
-            created_at__gte=created - timedelta(days=days),
-        ).exists()
-        if earlier:
-            repeat.append((pk, f"The customer wrote before within {days} days."))
+            customer_id=OuterRef("customer_id"),
+            created_at__lt=OuterRef("created_at"),
+            created_at__gte=OuterRef("created_at") - timedelta(days=days),
+        )
+        rows = fresh(
+            active.filter(scope, customer__isnull=False, created_at__gte=now - timedelta(days=60)),
+            T.REPEAT_CONTACT,
+        ).filter(Exists(earlier))
+        repeat += [
+            (pk, f"The customer wrote before within {days} days.")
+            for pk in rows.values_list("pk", flat=True)
+        ]
     out[T.REPEAT_CONTACT] = repeat
     return out
 

@@ -390,10 +390,26 @@ class Ticket(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [
+            # The agent's queues, due soonest first (the changelist appends id).
+            models.Index(fields=["client", "resolution_due", "id"], name="ticket_all_idx"),
             models.Index(
-                fields=["client", "status", "resolution_due", "id"], name="ticket_queue_idx"
+                fields=["client", "resolution_due", "id"],
+                name="ticket_queue_idx",
+                condition=Q(status__in=["new", "open", "pending_customer", "pending_internal"]),
             ),
-            models.Index(fields=["assignee", "status", "resolution_due"], name="ticket_mine_idx"),
+            models.Index(
+                fields=["client", "resolution_due", "id"],
+                name="ticket_unassigned_idx",
+                condition=Q(
+                    assignee__isnull=True,
+                    status__in=["new", "open", "pending_customer", "pending_internal"],
+                ),
+            ),
+            models.Index(
+                fields=["assignee", "resolution_due", "id"],
+                name="ticket_mine_idx",
+                condition=Q(status__in=["new", "open", "pending_customer", "pending_internal"]),
+            ),
             models.Index(fields=["order"], name="ticket_order_idx"),
             models.Index(fields=["customer", "created_at"], name="ticket_customer_idx"),
             models.Index(

@@ -24,6 +24,7 @@ from clients.scoping import (
     is_supervisor_for,
     supervised_client_ids,
 )
+from core.paginator import BoundedCountPaginator
 from support import tickets as services
 from support.escalation import escalation_acknowledge
 from support.exceptions import SupportError
@@ -54,8 +55,14 @@ class QueueFilter(admin.SimpleListFilter):
             ("at_risk", "At risk"),
             ("breached", "Breached"),
             ("escalated", "Escalated"),
-            ("open", "All open"),
+            ("all", "All tickets (resolved and closed too)"),
         ]
+
+    def choices(self, changelist):
+        for choice in super().choices(changelist):
+            if choice["display"] == "All":
+                choice["display"] = "Open (default)"
+            yield choice
 
     def queryset(self, request, queryset):
         value = self.value()
@@ -80,9 +87,9 @@ class QueueFilter(admin.SimpleListFilter):
             )
         if value == "escalated":
             return queryset.filter(status__in=active, escalation_level__gt=0)
-        if value == "open":
-            return queryset.filter(status__in=active)
-        return queryset
+        if value == "all":
+            return queryset
+        return queryset.filter(status__in=active)  # the default queue: open tickets
 
 
 class PhoneCallForm(forms.ModelForm):
@@ -134,6 +141,7 @@ class TicketAdmin(ClientScopedAdmin):
     search_help_text = "Ticket (T-123), customer name or e-mail, order number."
     raw_id_fields = ("order", "customer")
     list_per_page = 50
+    paginator = BoundedCountPaginator
     actions = ["assign_to_me", "close_tickets"]
     change_form_template = "admin/support/ticket/change_form.html"
     change_list_template = "admin/support/ticket/change_list.html"
