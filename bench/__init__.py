@@ -30,6 +30,7 @@ BENCHMARKS: tuple[str, ...] = (
     "fulfillment",
     "replenishment",
     "notifications",
+    "tickets",
 )
 
 

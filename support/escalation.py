@@ -44,7 +44,7 @@ TRIGGER_LEVEL: dict[str, int] = {
     T.VIP: L.SUPERVISOR,
     T.RESOLUTION_BREACHED: L.ACCOUNT_OWNER,
 }
-EMAIL_TASK = "support.tasks.send_escalation_email"
+EMAIL_TASK = "support.tasks.send_escalation_emails"
 
 
 def _settings_by_client() -> dict[int, SupportSettings]:
@@ -162,16 +162,29 @@ def _mark_breaches(now: datetime) -> int:
     return n
 
 
-def recipients_for(ticket: Ticket, level: int, settings_: SupportSettings | None):
-    """The people a new level reaches (user ids)."""
-    members = Membership.objects.filter(client_id=ticket.client_id, client__active=True)
-    if level == L.AGENT:
-        if ticket.assignee_id:
-            return [ticket.assignee_id]
-        return list(members.filter(role=Membership.Role.AGENT).values_list("user_id", flat=True))
-    if level == L.ACCOUNT_OWNER and settings_ and settings_.account_owner_id:
-        return [settings_.account_owner_id]
-    return list(members.filter(role=Membership.Role.SUPERVISOR).values_list("user_id", flat=True))
+class Recipients:
+    """Who each level reaches, read once per scan (members by client and role)."""
+
+    def __init__(self, settings_: dict[int, SupportSettings]) -> None:
+        self.settings = settings_
+        self.members: dict[tuple[int, str], list[int]] = {}
+        for client_id, role, user_id in Membership.objects.filter(client__active=True).values_list(
+            "client_id", "role", "user_id"
+        ):
+            self.members.setdefault((client_id, role), []).append(user_id)
+
+    def __call__(self, client_id: int, assignee_id: int | None, level: int) -> list[int]:
+        if level == L.AGENT:
+            if assignee_id:
+                return [assignee_id]
+            return self.members.get((client_id, Membership.Role.AGENT), [])
+        s = self.settings.get(client_id)
+        if level == L.ACCOUNT_OWNER and s and s.account_owner_id:
+            return [s.account_owner_id]
+        return self.members.get((client_id, Membership.Role.SUPERVISOR), [])
+
+
+EMAIL_BATCH = 200
 
 
 def escalations_scan(*, now: datetime | None = None) -> dict[str, int]:
@@ -182,6 +195,7 @@ def escalations_scan(*, now: datetime | None = None) -> dict[str, int]:
     breaches = _mark_breaches(now)
     candidates = _candidates(now)
     settings_ = _settings_by_client()
+    recipients = Recipients(settings_)
     created: list[Escalation] = []
     with transaction.atomic():
         ids = sorted({pk for rows in candidates.values() for pk, _ in rows})
@@ -208,11 +222,12 @@ def escalations_scan(*, now: datetime | None = None) -> dict[str, int]:
                     )
                 )
         Escalation.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
-        created = list(Escalation.objects.filter(created_at=now, ticket_id__in=ids).order_by("pk"))
+        # this run's rows (a concurrent run's conflicting rows were skipped by the constraint)
+        created = list(Escalation.objects.filter(created_at=now).order_by("pk")) if rows else []
         inbox, timeline = [], []
         for e in created:
             t = tickets[e.ticket_id]
-            for user_id in recipients_for(t, e.to_level, settings_.get(t.client_id)):
+            for user_id in recipients(t.client_id, t.assignee_id, e.to_level):
                 inbox.append(InboxEntry(user_id=user_id, escalation=e, created_at=now))
             if t.order_id:
                 timeline.append(
@@ -231,8 +246,9 @@ def escalations_scan(*, now: datetime | None = None) -> dict[str, int]:
         if timeline:
             order_services.order_events_record(entries=timeline, kind=OrderEvent.Kind.SUPPORT)
         if created:
-            ids_to_mail = [(e.pk,) for e in created]
-            transaction.on_commit(lambda: enqueue_many(EMAIL_TASK, ids_to_mail, group="tickets"))
+            ids = [e.pk for e in created]
+            batches = [(ids[i : i + EMAIL_BATCH],) for i in range(0, len(ids), EMAIL_BATCH)]
+            transaction.on_commit(lambda: enqueue_many(EMAIL_TASK, batches, group="tickets"))
     counts = {trigger: 0 for trigger in T.values}
     for e in created:
         counts[e.trigger] += 1

@@ -542,7 +542,10 @@ class Escalation(models.Model):
                 fields=["ticket", "trigger", "to_level"], name="escalation_once"
             )
         ]
-        indexes = [models.Index(fields=["client", "closed_at", "-id"], name="escalation_open_idx")]
+        indexes = [
+            models.Index(fields=["client", "closed_at", "-id"], name="escalation_open_idx"),
+            models.Index(fields=["created_at"], name="escalation_run_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"T-{self.ticket_id} → level {self.to_level}: {self.get_trigger_display()}"

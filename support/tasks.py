@@ -37,10 +37,10 @@ def scan_delays_for_products(product_ids: list) -> int:
     return services.delay_notices_for_products(product_ids=product_ids).queued
 
 
-def send_escalation_email(escalation_id: int) -> bool:
+def send_escalation_emails(escalation_ids: list) -> int:
     from support.escalation import escalation_email_send
 
-    return escalation_email_send(escalation_id=escalation_id)
+    return sum(escalation_email_send(escalation_id=pk) for pk in escalation_ids)
 
 
 def scan_escalations() -> dict:
