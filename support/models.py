@@ -406,6 +406,20 @@ class Ticket(models.Model):
                 ),
             ),
             models.Index(
+                fields=["client", "resolution_due", "id"],
+                name="ticket_breached_idx",
+                condition=Q(status__in=["new", "open", "pending_customer", "pending_internal"])
+                & (Q(first_response_breached=True) | Q(resolution_breached=True)),
+            ),
+            models.Index(
+                fields=["client", "resolution_due", "id"],
+                name="ticket_escalated_idx",
+                condition=Q(
+                    status__in=["new", "open", "pending_customer", "pending_internal"],
+                    escalation_level__gt=0,
+                ),
+            ),
+            models.Index(
                 fields=["assignee", "resolution_due", "id"],
                 name="ticket_mine_idx",
                 condition=Q(status__in=["new", "open", "pending_customer", "pending_internal"]),
