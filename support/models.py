@@ -426,6 +426,7 @@ class Ticket(models.Model):
             ),
             models.Index(fields=["order"], name="ticket_order_idx"),
             models.Index(fields=["customer", "created_at"], name="ticket_customer_idx"),
+            models.Index(fields=["requester_email"], name="ticket_email_idx"),
             models.Index(
                 fields=["first_response_risk_at"],
                 name="ticket_fr_scan_idx",

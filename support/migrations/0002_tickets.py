@@ -302,6 +302,10 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='ticket',
+            index=models.Index(fields=['requester_email'], name='ticket_email_idx'),
+        ),
+        migrations.AddIndex(
+            model_name='ticket',
             index=models.Index(condition=models.Q(('first_responded_at__isnull', True), ('paused_at__isnull', True), ('status__in', ['new', 'open', 'pending_internal'])), fields=['first_response_risk_at'], name='ticket_fr_scan_idx'),
         ),
         migrations.AddIndex(
