@@ -184,6 +184,7 @@ def _load(args, rng: random.Random) -> SimpleNamespace:
         "first_responded_at",
         "paused_at",
         "agreement_status",
+        "complaint_counted",
     )
     ticket_rows = []
     H = timedelta(hours=1)
@@ -212,6 +213,7 @@ def _load(args, rng: random.Random) -> SimpleNamespace:
             resolved = created + 20 * H
             paused = None
             agreement = "fulfilled"
+        category = rng.choice(categories)
         assignee = (
             (agent.pk if cid == client_ids[0] and rng.random() < 0.1 else rng.choice(others))
             if rng.random() < 0.4
@@ -226,7 +228,7 @@ def _load(args, rng: random.Random) -> SimpleNamespace:
                 "A Customer",
                 f"Question {i}" + (f" about {order_number[order]}" if order else ""),
                 "email",
-                rng.choice(categories),
+                category,
                 rng.choice(priorities),
                 status,
                 assignee,
@@ -240,6 +242,7 @@ def _load(args, rng: random.Random) -> SimpleNamespace:
                 responded,
                 paused,
                 agreement,
+                is_active and order is not None and category == "delay",
             )
         )
     ticket_ids = []

@@ -51,61 +51,63 @@ def _settings_by_client() -> dict[int, SupportSettings]:
     return {s.client_id: s for s in SupportSettings.objects.all()}
 
 
+# Triggers that fire when a ticket arrives (VIP, repeat contact) look at tickets created in
+# this window: the scan runs every 5 minutes, so two days survive any realistic downtime
+# while the scan stays independent of the backlog's size.
+ARRIVAL_WINDOW = timedelta(days=2)
+
+
 def _candidates(now: datetime) -> dict[str, list[tuple[int, str]]]:
     """``{trigger: [(ticket_id, why), …]}`` of tickets that meet a trigger and have no
-    escalation for it yet."""
+    escalation for it yet. Each query runs on a partial index of active tickets (see
+    ``Ticket.Meta.indexes``), so its cost follows the tickets near a threshold, not the
+    backlog."""
     active = Ticket.objects.filter(status__in=sla.ACTIVE_STATUSES)
-    running = Ticket.objects.filter(status__in=sla.OPEN_STATUSES, paused_at__isnull=True)
+    not_paused = Q(paused_at__isnull=True) & ~Q(status=Ticket.Status.PENDING_CUSTOMER)
 
     def fresh(qs, trigger):
         return qs.exclude(
             Exists(Escalation.objects.filter(ticket_id=OuterRef("pk"), trigger=trigger))
         )
 
+    def ids(qs, trigger, why):
+        return [(pk, why) for pk in fresh(qs, trigger).values_list("pk", flat=True)]
+
     out: dict[str, list[tuple[int, str]]] = {}
-    out[T.FIRST_RESPONSE_BREACHED] = [
-        (pk, "No first reply by the due time.")
-        for pk in fresh(
-            active.filter(first_response_breached=True), T.FIRST_RESPONSE_BREACHED
-        ).values_list("pk", flat=True)
-    ]
-    out[T.RESOLUTION_BREACHED] = [
-        (pk, "Not resolved by the due time.")
-        for pk in fresh(active.filter(resolution_breached=True), T.RESOLUTION_BREACHED).values_list(
-            "pk", flat=True
-        )
-    ]
-    out[T.FIRST_RESPONSE_AT_RISK] = [
-        (pk, "Most of the first-response time is used.")
-        for pk in fresh(
-            running.filter(
-                first_responded_at__isnull=True,
-                first_response_breached=False,
-                first_response_risk_at__lte=now,
-            ),
-            T.FIRST_RESPONSE_AT_RISK,
-        ).values_list("pk", flat=True)
-    ]
-    out[T.RESOLUTION_AT_RISK] = [
-        (pk, "Most of the resolution time is used.")
-        for pk in fresh(
-            running.filter(resolution_breached=False, resolution_risk_at__lte=now),
-            T.RESOLUTION_AT_RISK,
-        ).values_list("pk", flat=True)
-    ]
-    out[T.VIP] = [
-        (pk, "VIP customer.")
-        for pk in fresh(
-            active.filter(customer__tier=Customer.Tier.VIP, escalation_level__lt=L.SUPERVISOR),
-            T.VIP,
-        ).values_list("pk", flat=True)
-    ]
-    # A complaint (or any ticket) about an order late by more than the client's N days.
-    late: list[tuple[int, str]] = []
+    out[T.FIRST_RESPONSE_BREACHED] = ids(
+        active.filter(first_response_breached=True),
+        T.FIRST_RESPONSE_BREACHED,
+        "No first reply by the due time.",
+    )
+    out[T.RESOLUTION_BREACHED] = ids(
+        active.filter(resolution_breached=True),
+        T.RESOLUTION_BREACHED,
+        "Not resolved by the due time.",
+    )
+    out[T.FIRST_RESPONSE_AT_RISK] = ids(
+        active.filter(
+            not_paused,
+            first_responded_at__isnull=True,
+            first_response_breached=False,
+            first_response_risk_at__lte=now,
+        ),
+        T.FIRST_RESPONSE_AT_RISK,
+        "Most of the first-response time is used.",
+    )
+    out[T.RESOLUTION_AT_RISK] = ids(
+        active.filter(not_paused, resolution_breached=False, resolution_risk_at__lte=now),
+        T.RESOLUTION_AT_RISK,
+        "Most of the resolution time is used.",
+    )
+    arrived = active.filter(created_at__gte=now - ARRIVAL_WINDOW)
+    out[T.VIP] = ids(arrived.filter(customer__tier=Customer.Tier.VIP), T.VIP, "VIP customer.")
+    # A complaint (a delay complaint, or a ticket about a late order: counted on the order)
+    # about an order late by more than the client's N days.
     settings_ = _settings_by_client()
+    late: list[tuple[int, str]] = []
     default_days = SupportSettings._meta.get_field("late_complaint_days").default
     rows = fresh(
-        active.filter(order__isnull=False, order__ship_by__lt=now).exclude(
+        active.filter(complaint_counted=True, order__ship_by__lt=now).exclude(
             order__status__in=CLOSED_STATUSES
         ),
         T.LATE_ORDER_COMPLAINT,
@@ -114,8 +116,7 @@ def _candidates(now: datetime) -> dict[str, list[tuple[int, str]]]:
         s = settings_.get(client_id)
         days = s.late_complaint_days if s else default_days
         if now - ship_by > timedelta(days=days):
-            late_days = (now - ship_by).days
-            late.append((pk, f"Order {number} is {late_days} days late."))
+            late.append((pk, f"Order {number} is {(now - ship_by).days} days late."))
     out[T.LATE_ORDER_COMPLAINT] = late
     # Repeat contact: the same customer opened another ticket shortly before this one (one
     # set-based query per distinct "N days" setting, on the (customer, created_at) index).
@@ -132,14 +133,11 @@ def _candidates(now: datetime) -> dict[str, list[tuple[int, str]]]:
             created_at__lt=OuterRef("created_at"),
             created_at__gte=OuterRef("created_at") - timedelta(days=days),
         )
-        rows = fresh(
-            active.filter(scope, customer__isnull=False, created_at__gte=now - timedelta(days=60)),
+        repeat += ids(
+            arrived.filter(scope, customer__isnull=False).filter(Exists(earlier)),
             T.REPEAT_CONTACT,
-        ).filter(Exists(earlier))
-        repeat += [
-            (pk, f"The customer wrote before within {days} days.")
-            for pk in rows.values_list("pk", flat=True)
-        ]
+            f"The customer wrote before within {days} days.",
+        )
     out[T.REPEAT_CONTACT] = repeat
     return out
 
@@ -147,18 +145,17 @@ def _candidates(now: datetime) -> dict[str, list[tuple[int, str]]]:
 def _mark_breaches(now: datetime) -> int:
     """Set the breached flags whose due time passed (first reply missing; not resolved and
     the clock running) and the agreement status they imply (failed)."""
-    n = Ticket.objects.filter(
-        status__in=sla.ACTIVE_STATUSES,
+    active = Ticket.objects.filter(status__in=sla.ACTIVE_STATUSES)
+    n = active.filter(
         first_responded_at__isnull=True,
         first_response_breached=False,
         first_response_due__lt=now,
     ).update(first_response_breached=True, agreement_status=Ticket.Agreement.FAILED)
-    n += Ticket.objects.filter(
-        status__in=sla.OPEN_STATUSES,
-        paused_at__isnull=True,
-        resolution_breached=False,
-        resolution_due__lt=now,
-    ).update(resolution_breached=True, agreement_status=Ticket.Agreement.FAILED)
+    n += (
+        active.filter(resolution_breached=False, resolution_due__lt=now, paused_at__isnull=True)
+        .exclude(status=Ticket.Status.PENDING_CUSTOMER)
+        .update(resolution_breached=True, agreement_status=Ticket.Agreement.FAILED)
+    )
     return n
 
 

@@ -299,6 +299,10 @@ class SLAPolicy(models.Model):
         return f"{self.client.code} {self.priority}: {targets}"
 
 
+# Tickets not resolved or closed (the scan's partial indexes; Ticket.Status needs the class).
+ACTIVE = ["new", "open", "pending_customer", "pending_internal"]
+
+
 class Ticket(models.Model):
     class Channel(models.TextChoices):
         EMAIL = "email", "E-mail"
@@ -427,16 +431,49 @@ class Ticket(models.Model):
             models.Index(fields=["order"], name="ticket_order_idx"),
             models.Index(fields=["customer", "created_at"], name="ticket_customer_idx"),
             models.Index(fields=["requester_email"], name="ticket_email_idx"),
+            # The SLA/escalation scan: each of its queries reads one of these (active
+            # tickets near a threshold), whatever the size of the backlog.
+            models.Index(
+                fields=["first_response_due"],
+                name="ticket_fr_due_scan_idx",
+                condition=Q(status__in=ACTIVE, first_responded_at__isnull=True)
+                & Q(first_response_breached=False),
+            ),
             models.Index(
                 fields=["first_response_risk_at"],
-                name="ticket_fr_scan_idx",
-                condition=Q(first_responded_at__isnull=True, paused_at__isnull=True)
-                & Q(status__in=["new", "open", "pending_internal"]),
+                name="ticket_fr_risk_scan_idx",
+                condition=Q(status__in=ACTIVE, first_responded_at__isnull=True)
+                & Q(first_response_breached=False),
+            ),
+            models.Index(
+                fields=["resolution_due"],
+                name="ticket_res_due_scan_idx",
+                condition=Q(status__in=ACTIVE, resolution_breached=False),
             ),
             models.Index(
                 fields=["resolution_risk_at"],
-                name="ticket_res_scan_idx",
-                condition=Q(paused_at__isnull=True, status__in=["new", "open", "pending_internal"]),
+                name="ticket_res_risk_scan_idx",
+                condition=Q(status__in=ACTIVE, resolution_breached=False),
+            ),
+            models.Index(
+                fields=["id"],
+                name="ticket_fr_breached_scan_idx",
+                condition=Q(status__in=ACTIVE, first_response_breached=True),
+            ),
+            models.Index(
+                fields=["id"],
+                name="ticket_res_breached_scan_idx",
+                condition=Q(status__in=ACTIVE, resolution_breached=True),
+            ),
+            models.Index(
+                fields=["created_at"],
+                name="ticket_arrived_scan_idx",
+                condition=Q(status__in=ACTIVE),
+            ),
+            models.Index(
+                fields=["order"],
+                name="ticket_complaint_scan_idx",
+                condition=Q(status__in=ACTIVE, complaint_counted=True),
             ),
         ]
 

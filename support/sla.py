@@ -32,7 +32,7 @@ DEFAULT_TARGETS: dict[str, tuple[Decimal, Decimal]] = {
 
 S = Ticket.Status
 OPEN_STATUSES = (S.NEW, S.OPEN, S.PENDING_INTERNAL)  # the clock runs
-ACTIVE_STATUSES = (S.NEW, S.OPEN, S.PENDING_INTERNAL, S.PENDING_CUSTOMER)  # not resolved/closed
+ACTIVE_STATUSES = (S.NEW, S.OPEN, S.PENDING_CUSTOMER, S.PENDING_INTERNAL)  # not resolved/closed
 WORK_STATUSES = (S.NEW, S.OPEN)  # Zendesk agent work time
 WAIT_STATUSES = (S.NEW, S.OPEN, S.PENDING_INTERNAL)  # Zendesk requester wait (new+open+on-hold)
 
