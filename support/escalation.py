@@ -51,13 +51,12 @@ def _settings_by_client() -> dict[int, SupportSettings]:
     return {s.client_id: s for s in SupportSettings.objects.all()}
 
 
-# Triggers that fire when a ticket arrives (VIP, repeat contact) look at tickets created in
-# this window: the scan runs every 5 minutes, so two days survive any realistic downtime
-# while the scan stays independent of the backlog's size.
-ARRIVAL_WINDOW = timedelta(days=2)
+# Triggers that fire when a ticket arrives (VIP, repeat contact) are evaluated once per
+# ticket: the scan takes the tickets not yet checked (a partial index holds only those) and
+# marks them checked in the transaction that stores their escalations.
 
 
-def _candidates(now: datetime) -> dict[str, list[tuple[int, str]]]:
+def _candidates(now: datetime, arrived_ids: list[int]) -> dict[str, list[tuple[int, str]]]:
     """``{trigger: [(ticket_id, why), …]}`` of tickets that meet a trigger and have no
     escalation for it yet. Each query runs on a partial index of active tickets (see
     ``Ticket.Meta.indexes``), so its cost follows the tickets near a threshold, not the
@@ -99,7 +98,7 @@ def _candidates(now: datetime) -> dict[str, list[tuple[int, str]]]:
         T.RESOLUTION_AT_RISK,
         "Most of the resolution time is used.",
     )
-    arrived = active.filter(created_at__gte=now - ARRIVAL_WINDOW)
+    arrived = active.filter(pk__in=arrived_ids)
     out[T.VIP] = ids(arrived.filter(customer__tier=Customer.Tier.VIP), T.VIP, "VIP customer.")
     # A complaint (a delay complaint, or a ticket about a late order: counted on the order)
     # about an order late by more than the client's N days.
@@ -182,6 +181,7 @@ class Recipients:
 
 
 EMAIL_BATCH = 200
+ARRIVAL_BATCH = 50_000  # tickets evaluated for arrival triggers per run (the rest next run)
 
 
 def escalations_scan(*, now: datetime | None = None) -> dict[str, int]:
@@ -190,7 +190,12 @@ def escalations_scan(*, now: datetime | None = None) -> dict[str, int]:
     row, and an e-mail task (sent once per escalation). Returns counts per trigger."""
     now = now or timezone.now()
     breaches = _mark_breaches(now)
-    candidates = _candidates(now)
+    arrived_ids = list(
+        Ticket.objects.filter(arrival_checked=False)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:ARRIVAL_BATCH]
+    )
+    candidates = _candidates(now, arrived_ids)
     settings_ = _settings_by_client()
     recipients = Recipients(settings_)
     created: list[Escalation] = []
@@ -235,6 +240,10 @@ def escalations_scan(*, now: datetime | None = None) -> dict[str, int]:
                     )
                 )
         InboxEntry.objects.bulk_create(inbox, ignore_conflicts=True, batch_size=2000)
+        for start in range(0, len(arrived_ids), 5000):
+            Ticket.objects.filter(pk__in=arrived_ids[start : start + 5000]).update(
+                arrival_checked=True
+            )
         for level in (L.AGENT, L.SUPERVISOR, L.ACCOUNT_OWNER):
             Ticket.objects.filter(
                 pk__in=[e.ticket_id for e in created if e.to_level == level],

@@ -367,6 +367,9 @@ class Ticket(models.Model):
         default=False, help_text="Counted in the order's open complaints (priority factor)."
     )
     escalation_level = models.PositiveSmallIntegerField(default=0)
+    arrival_checked = models.BooleanField(
+        default=False, help_text="The scan has evaluated the arrival triggers (VIP, repeat)."
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     status_changed_at = models.DateTimeField(default=timezone.now)
@@ -466,9 +469,9 @@ class Ticket(models.Model):
                 condition=Q(status__in=ACTIVE, resolution_breached=True),
             ),
             models.Index(
-                fields=["created_at"],
+                fields=["id"],
                 name="ticket_arrived_scan_idx",
-                condition=Q(status__in=ACTIVE),
+                condition=Q(arrival_checked=False),
             ),
             models.Index(
                 fields=["order"],
