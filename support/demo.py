@@ -160,6 +160,12 @@ def seed_tickets_demo() -> str:
             ticket=t, user=agent, body="Glad to hear!", set_status=S.CLOSED
         )
     escalations_scan()
+    # The demo's replies are "sent" at once through the in-memory backend (as above).
+    outbox = get_connection("django.core.mail.backends.locmem.EmailBackend")
+    for pk in Notification.objects.filter(
+        event=Event.TICKET_REPLY, status=Notification.Status.QUEUED
+    ).values_list("pk", flat=True):
+        notification_send(notification_id=pk, connection_=outbox)
     late.refresh_from_db()
     return (
         f"Support tickets: {Ticket.objects.count()} in every status; {late.ref} is breached and "
