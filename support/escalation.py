@@ -223,9 +223,16 @@ def escalations_scan(*, now: datetime | None = None) -> dict[str, int]:
                         created_at=now,
                     )
                 )
+        last_before = Escalation.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         Escalation.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
-        # this run's rows (a concurrent run's conflicting rows were skipped by the constraint)
-        created = list(Escalation.objects.filter(created_at=now).order_by("pk")) if rows else []
+        # this run's rows: new ids with this run's moment (a concurrent run's conflicting rows
+        # were skipped by the constraint; an earlier run at the same moment is not ours)
+        created = (
+            list(Escalation.objects.filter(pk__gt=last_before, created_at=now).order_by("pk"))
+            if rows
+            else []
+        )
+        created = [e for e in created if e.ticket_id in tickets]
         inbox, timeline = [], []
         for e in created:
             t = tickets[e.ticket_id]
