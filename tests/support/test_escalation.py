@@ -179,3 +179,14 @@ def test_escalation_email_is_sent_once(desk, run_commit):
     for e in Escalation.objects.all():
         assert escalation_email_send(escalation_id=e.pk) is False
     assert len(mail.outbox) == sent
+
+
+def test_a_rerun_at_the_same_moment_creates_nothing(desk):
+    t = ticket(desk)
+    moment = TUESDAY_10 + timedelta(hours=3)
+    first = escalations_scan(now=moment)
+    again = escalations_scan(now=moment)
+    assert first[T.FIRST_RESPONSE_BREACHED] == 1
+    assert sum(v for k, v in again.items() if k != "breaches_marked") == 0
+    assert Escalation.objects.filter(ticket=t).count() == 1
+    assert InboxEntry.objects.count() == 1
