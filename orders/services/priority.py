@@ -285,7 +285,11 @@ def order_complaints_adjust(*, order_id: int, delta: int, note: str = "") -> Ord
     """
     from orders.models import OrderEvent
 
-    order = Order.objects.select_for_update().select_related("client", "customer").get(pk=order_id)
+    order = (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("client", "customer")
+        .get(pk=order_id)
+    )
     order.open_complaints = max(0, order.open_complaints + delta)
     Order.objects.filter(pk=order.pk).update(open_complaints=order.open_complaints)
     order_refresh_priority(order=order)

@@ -129,9 +129,10 @@ def test_command_reads_a_file_and_stdin(desk, tmp_path, monkeypatch):
     out = io.StringIO()
     call_command("ingest_email", str(path), stdout=out)
     assert "new ticket" in out.getvalue()
+    ref = Ticket.objects.get().ref
 
     class Stdin:
-        buffer = io.BytesIO(raw(msgid="<m9@x>", subject="[T-1] again"))
+        buffer = io.BytesIO(raw(msgid="<m9@x>", subject=f"[{ref}] again"))
 
     monkeypatch.setattr("sys.stdin", Stdin)
     out = io.StringIO()
