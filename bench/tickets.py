@@ -186,6 +186,7 @@ def _load(args, rng: random.Random) -> SimpleNamespace:
         "paused_at",
         "agreement_status",
         "complaint_counted",
+        "arrival_checked",
     )
     ticket_rows = []
     H = timedelta(hours=1)
@@ -244,6 +245,7 @@ def _load(args, rng: random.Random) -> SimpleNamespace:
                 paused,
                 agreement,
                 is_active and order is not None and category == "delay",
+                not is_active,  # old tickets were checked by the scans of their time
             )
         )
     ticket_ids = []

@@ -308,6 +308,7 @@ def _move(t: Ticket, to_status: str, *, now: datetime, user=None) -> None:
             t.resolved_at = now
         _uncount_complaint(t)
         escalations_close(ticket=t, now=now)
+        t.arrival_checked = True  # nothing left to escalate on arrival
     else:
         t.resolved_at = None
         if t.order_id and not t.complaint_counted:
