@@ -33,6 +33,7 @@ BENCHMARKS: tuple[str, ...] = (
     "replenishment",
     "notifications",
     "invoicing",
+    "tickets",
 )
 
 

@@ -106,6 +106,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "csp.context_processors.nonce",
+                "support.context_processors.inbox",
             ],
         },
     },
@@ -357,3 +358,11 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # Signed webhooks (core/webhooks.py): after a secret is rotated, the previous one stays valid
 # this long so that calls already signed, queued or retried by the sender are not dropped.
 WEBHOOK_SECRET_OVERLAP_HOURS = int(os.environ.get("WEBHOOK_SECRET_OVERLAP_HOURS", "24"))
+
+# Support tickets: the inbound e-mail provider's webhook secrets (comma-separated: several
+# while rotating), checked by core/webhooks.py; empty = the endpoint refuses every call.
+SUPPORT_INBOUND_WEBHOOK_SECRETS = [
+    s for s in os.environ.get("SUPPORT_INBOUND_WEBHOOK_SECRETS", "").split(",") if s.strip()
+]
+# Right-hand side of the Message-ID of ticket replies (replies thread back by it).
+SUPPORT_MESSAGE_ID_DOMAIN = os.environ.get("SUPPORT_MESSAGE_ID_DOMAIN", "bpo-backoffice.invalid")

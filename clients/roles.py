@@ -38,6 +38,11 @@ _AGENT_PERMS: dict[str, list[str]] = {
     "support.notificationtemplate": ["view"],
     "billing.invoice": ["view"],
     "billing.invoiceline": ["view"],
+    "support.ticket": ["view", "add", "change"],
+    "support.ticketmessage": ["view"],
+    "support.macro": ["view"],
+    "support.escalation": ["view", "change"],
+    "support.slapolicy": ["view"],
 }
 
 _SUPERVISOR_EXTRA: dict[str, list[str]] = {
@@ -73,6 +78,9 @@ _SUPERVISOR_EXTRA: dict[str, list[str]] = {
     "support.trackinglink": ["view", "change"],
     # Payments in, holds overridden, receivables exported: per supervised client (billing).
     "billing.payment": ["view", "add"],
+    "support.macro": ["view", "add", "change"],
+    "support.slapolicy": ["view", "add", "change"],
+    "support.supportsettings": ["view", "add", "change"],
 }
 
 

@@ -164,6 +164,10 @@ class Order(models.Model):
     priority_breakdown = models.JSONField(default=list, blank=True)
     priority_computed_at = models.DateTimeField(null=True, blank=True)
     expedite = models.BooleanField(default=False)
+    open_complaints = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Open customer complaints (support tickets) about this order: a priority factor.",
+    )
     hold_type = models.CharField("hold reason", max_length=24, choices=HoldType.choices, blank=True)
     hold_reason = models.CharField("hold detail", max_length=255, blank=True)
     hold_from_status = models.CharField(max_length=12, choices=Status.choices, blank=True)
@@ -364,6 +368,7 @@ class OrderEvent(models.Model):
         RESOLVED = "resolved", "Exception resolved"  # an agent cleared the exception flag
         NOTIFICATION = "notification", "Customer notification"  # e-mail sent/failed/suppressed
         CUSTOMER = "customer", "Customer message"  # written by the customer (tracking page)
+        SUPPORT = "support", "Support"  # a ticket or an escalation about the order
 
     # orderevent_order_idx (order, -id) serves it.
     order = models.ForeignKey(

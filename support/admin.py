@@ -308,3 +308,5 @@ register_order_action(
         permission="support.change_trackinglink",
     )
 )
+
+from support import ticket_admin  # noqa: E402,F401  (tickets, macros, SLA, escalations)

@@ -73,8 +73,21 @@ def order_notifications_panel(sender, order, request=None, **kwargs):
     }
 
 
+@receiver(order_page_panels, dispatch_uid="support_order_tickets_panel")
+def order_tickets_panel(sender, order, request=None, **kwargs):
+    from support.models import Ticket
+
+    rows = list(Ticket.objects.filter(order=order).select_related("assignee").order_by("-id")[:20])
+    return {
+        "id": "order-tickets",
+        "title": "Support tickets",
+        "template": "support/panels/order_tickets.html",
+        "context": {"tickets": rows},
+    }
+
+
 @receiver(demo_data_seeded, dispatch_uid="support_demo_data")
 def seed_support_on_demo(sender, rng=None, **kwargs):
-    from support.demo import seed_support_demo
+    from support.demo import seed_support_demo, seed_tickets_demo
 
-    return seed_support_demo()
+    return f"{seed_support_demo()}\n{seed_tickets_demo()}"

@@ -442,3 +442,46 @@ def tracking_page_data(order: Order) -> dict:
         ],
         "delay": delay,
     }
+
+
+# --- Support tickets ---------------------------------------------------------------------
+
+
+def ticket_page_data(ticket) -> dict:
+    """Everything the ticket page shows beside the conversation, in a fixed number of
+    queries: the conversation (with attachments), the linked order's lines, expected dates,
+    shipments and latest timeline, the ticket's escalations."""
+    from fulfillment.models import Shipment
+    from orders.models import OrderEvent
+    from support.models import Escalation, TicketMessage
+
+    conversation = list(
+        TicketMessage.objects.filter(ticket_id=ticket.pk)
+        .select_related("author")
+        .prefetch_related("attachments")
+        .order_by("created_at", "id")[:200]
+    )
+    escalations = list(
+        Escalation.objects.filter(ticket_id=ticket.pk).select_related("acknowledged_by")
+    )
+    data = {
+        "conversation": conversation,
+        "escalations": escalations,
+        "order": None,
+        "lines": [],
+        "shipments": [],
+        "timeline": [],
+    }
+    order = ticket.order
+    if order is not None:
+        data["order"] = order
+        data["lines"] = list(order.lines.select_related("product").order_by("line_no", "id"))
+        data["shipments"] = list(
+            Shipment.objects.filter(order_id=order.pk)
+            .select_related("carrier")
+            .order_by("-id")[:10]
+        )
+        data["timeline"] = list(
+            OrderEvent.objects.filter(order_id=order.pk).select_related("user").order_by("-id")[:15]
+        )
+    return data

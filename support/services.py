@@ -519,9 +519,10 @@ def notification_send(*, notification_id: int, now: datetime | None = None, conn
             n.send_after = None
             n.save(update_fields=["attempts", "status", "sent_at", "send_after"])
             text = f"E-mail '{label}' sent to {_mask(n.recipient)}: {n.subject}"
-        order_services.order_events_record(
-            entries=[(n.order_id, text)], kind=OrderEvent.Kind.NOTIFICATION
-        )
+        if n.order_id is not None:  # a ticket reply without an order has no timeline
+            order_services.order_events_record(
+                entries=[(n.order_id, text)], kind=OrderEvent.Kind.NOTIFICATION
+            )
         return n
 
 
@@ -800,18 +801,23 @@ MAX_MESSAGE_CHARS = 2000
 
 
 def customer_message_record(*, order: Order, name: str, message: str) -> None:
-    """Store a message from the tracking page's contact form on the order's timeline (the
-    ticket work takes it over later). Raises :class:`SupportError` for an empty message."""
+    """A message from the tracking page's contact form becomes a support ticket (or joins the
+    order's open one) and a row on the order's timeline. Raises :class:`SupportError` for an
+    empty message."""
     text = (message or "").strip()
     if not text:
         raise SupportError("Please write a message.")
     if len(text) > MAX_MESSAGE_CHARS:
         raise SupportError(f"Please keep your message under {MAX_MESSAGE_CHARS} characters.")
     who = (name or "").strip()[:100] or "The customer"
-    order_services.order_events_record(
-        entries=[(order.pk, f"Message from {who} (tracking page): {text}")],
-        kind=OrderEvent.Kind.CUSTOMER,
-    )
+    from support.tickets import ticket_from_tracking_page
+
+    with transaction.atomic():
+        ticket = ticket_from_tracking_page(order=order, name=who, message=text)
+        order_services.order_events_record(
+            entries=[(order.pk, f"Message from {who} (tracking page, {ticket.ref}): {text}")],
+            kind=OrderEvent.Kind.CUSTOMER,
+        )
 
 
 def today_in(tz) -> date:

@@ -35,3 +35,15 @@ def flush_notifications() -> int:
 def scan_delays_for_products(product_ids: list) -> int:
     """Expected supply moved: delay notices for the orders waiting for these products."""
     return services.delay_notices_for_products(product_ids=product_ids).queued
+
+
+def send_escalation_emails(escalation_ids: list) -> int:
+    from support.escalation import escalation_email_send
+
+    return sum(escalation_email_send(escalation_id=pk) for pk in escalation_ids)
+
+
+def scan_escalations() -> dict:
+    from support.escalation import escalations_scan
+
+    return escalations_scan()

@@ -9,4 +9,5 @@ app_name = "support"
 urlpatterns = [
     path("track/<str:token>/", views.tracking, name="tracking"),
     path("track/<str:token>/cancel/", views.cancel, name="cancel"),
+    path("webhooks/inbound-email/", views.inbound_email, name="inbound_email"),
 ]

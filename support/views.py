@@ -11,14 +11,18 @@ import functools
 
 from django.conf import settings
 from django.core.cache import cache
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from core.webhooks import WebhookRejected, WebhookSpec, receive, require_post
 from orders.exceptions import OrderError
 from support import links
-from support.exceptions import SupportError
+from support.exceptions import MalformedEmail, SupportError
 from support.forms import ContactForm
+from support.inbound import email_ingest
 from support.selectors import tracking_page_data
 from support.services import customer_message_record, order_cancel_by_customer
 
@@ -185,4 +189,44 @@ def cancel(request, token: str):
         request,
         "support/public/cancel.html",
         {"order": order, "tracking_url": tracking_url},
+    )
+
+
+INBOUND_EMAIL_WEBHOOK = WebhookSpec(
+    signature_header="X-Inbound-Signature",
+    timestamp_header="X-Inbound-Timestamp",
+    max_body_bytes=20 * 1024 * 1024,
+    max_age_seconds=300,
+    max_depth=8,
+)
+
+
+@csrf_exempt
+def inbound_email(request):
+    """The e-mail provider's inbound webhook: ``{"raw": "<RFC 822 message>"}`` signed with
+    the shared secret (core/webhooks.py checks method, size, type, timestamp, signature and
+    JSON). 200 with the ticket reference; 422 for a message refused (nothing stored)."""
+    try:
+        require_post(request)
+        payload = receive(
+            request,
+            spec=INBOUND_EMAIL_WEBHOOK,
+            secrets=settings.SUPPORT_INBOUND_WEBHOOK_SECRETS,
+        ).data
+    except WebhookRejected as exc:
+        return exc.response()
+    raw = payload.get("raw") if isinstance(payload, dict) else None
+    if not isinstance(raw, str) or not raw:
+        return JsonResponse({"error": "'raw' must hold the RFC 822 message."}, status=400)
+    try:
+        result = email_ingest(raw=raw.encode("utf-8", "surrogateescape"))
+    except MalformedEmail as exc:
+        return JsonResponse({"error": f"Message refused: {exc}"}, status=422)
+    return JsonResponse(
+        {
+            "ok": True,
+            "ticket": result.ticket.ref,
+            "created": result.created,
+            "duplicate": result.duplicate,
+        }
     )

@@ -48,6 +48,8 @@ NOT_PAGES = {
     "billing_invoice_export",  # CSV file
     "billing_payment_export",  # CSV file
     "billing_payment_override",  # takes an order id: see extra_pages()
+    "support_ticket_take_next",  # POST
+    "support_ticket_work",  # POST
 }
 
 

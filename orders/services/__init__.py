@@ -36,7 +36,11 @@ from orders.services.lifecycle import (
     order_release,
     order_take_next,
 )
-from orders.services.priority import order_refresh_priority, priorities_refresh
+from orders.services.priority import (
+    order_complaints_adjust,
+    order_refresh_priority,
+    priorities_refresh,
+)
 from orders.services.shipping import (
     SHIPPABLE_STATUSES,
     ShippedUnits,
@@ -71,6 +75,7 @@ __all__ = [
     "order_assign",
     "order_cancel",
     "order_clear_exception",
+    "order_complaints_adjust",
     "order_create",
     "order_events_record",
     "order_expedite",

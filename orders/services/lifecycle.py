@@ -302,7 +302,9 @@ def order_add_note(*, order: Order, text: str, user=None) -> OrderEvent:
 
 
 # Timeline rows other apps write about an order (they own what happened; orders owns the row).
-EXTERNAL_EVENT_KINDS = frozenset({OrderEvent.Kind.NOTIFICATION, OrderEvent.Kind.CUSTOMER})
+EXTERNAL_EVENT_KINDS = frozenset(
+    {OrderEvent.Kind.NOTIFICATION, OrderEvent.Kind.CUSTOMER, OrderEvent.Kind.SUPPORT}
+)
 
 
 def order_events_record(*, entries: list[tuple[int, str]], kind: str, user=None) -> int:

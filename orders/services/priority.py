@@ -29,6 +29,9 @@ OVERDUE_FULL_HOURS = 48  # overdue by two days reaches the maximum 1.5
 AGE_FULL_HOURS = 14 * 24
 VALUE_FULL = 10_000  # an order worth 10,000 (any currency) gets the full value factor
 URGENT_WITHIN_HOURS = 4
+# An open complaint (a delay complaint, or any ticket about a late order) weighs like a manual
+# expedite: the customer already chased it, so it moves up the queue.
+COMPLAINT_WEIGHT = 30
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class PriorityInput:
     tier: str
     total: Decimal
     expedite: bool
+    complaints: int = 0
 
 
 def _hours(delta: timedelta) -> float:
@@ -103,6 +107,14 @@ def compute_priority(data: PriorityInput, client: Client, now: datetime) -> tupl
             "expedited by an agent" if expedite else "not expedited",
         ),
     ]
+    if data.complaints:
+        factors.append(
+            (
+                "complaint",
+                COMPLAINT_WEIGHT * 10,
+                f"{data.complaints} open customer complaint{'s' if data.complaints > 1 else ''}",
+            )
+        )
     factors.sort(key=_by_points, reverse=True)  # stable: ties keep the order above
     return (
         sum(points for _, points, _ in factors),
@@ -135,6 +147,7 @@ def priority_input(order: Order, tier: str) -> PriorityInput:
         tier=tier,
         total=order.total,
         expedite=order.expedite,
+        complaints=order.open_complaints,
     )
 
 
@@ -192,6 +205,7 @@ def priorities_refresh(
         "service_level",
         "total",
         "expedite",
+        "open_complaints",
         "priority_score",
         "segment",
         "customer__tier",
@@ -213,6 +227,7 @@ def priorities_refresh(
                 tier=row["customer__tier"] or Customer.Tier.STANDARD,
                 total=row["total"],
                 expedite=row["expedite"],
+                complaints=row["open_complaints"],
             )
             score, breakdown = compute_priority(data, client, now)
             segment = compute_segment(
@@ -259,3 +274,25 @@ def _resync_status_segments(order_ids: list[int]) -> None:
     )
     for order in stale:
         order_refresh_priority(order=order)
+
+
+@atomic_with_retry
+def order_complaints_adjust(*, order_id: int, delta: int, note: str = "") -> Order:
+    """Count a customer complaint about the order in (``delta`` +1) or out (−1, when the
+    ticket is resolved) and recompute its priority, so the order moves up (or back) in the
+    queue; the "complaint" factor shows in the breakdown. Locks the order row; writes a
+    timeline row with ``note`` when given. Support calls this (orders never imports support).
+    """
+    from orders.models import OrderEvent
+
+    order = (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("client", "customer")
+        .get(pk=order_id)
+    )
+    order.open_complaints = max(0, order.open_complaints + delta)
+    Order.objects.filter(pk=order.pk).update(open_complaints=order.open_complaints)
+    order_refresh_priority(order=order)
+    if note:
+        OrderEvent.objects.create(order=order, kind=OrderEvent.Kind.SUPPORT, message=note[:4000])
+    return order

@@ -129,16 +129,25 @@ def test_rate_limit_per_ip(client, delayed, settings):
     assert client.get("/track/junk/").status_code == 429  # bad links count too
 
 
-def test_contact_form_goes_to_the_timeline(client, delayed):
+def test_contact_form_opens_a_ticket_and_goes_to_the_timeline(client, delayed):
+    from support.models import Ticket
+
     url = url_for(delayed)
     response = client.post(url, {"name": "Ada", "message": "Can you ship the mug first?"})
     assert response.status_code == 302
+    ticket = Ticket.objects.get(order=delayed)
+    assert ticket.channel == Ticket.Channel.TRACKING and ticket.customer == delayed.customer
+    assert ticket.messages.get().body == "Can you ship the mug first?"
     event = OrderEvent.objects.get(order=delayed, kind=OrderEvent.Kind.CUSTOMER)
-    assert event.message == "Message from Ada (tracking page): Can you ship the mug first?"
+    assert event.message == (
+        f"Message from Ada (tracking page, {ticket.ref}): Can you ship the mug first?"
+    )
     assert "Thank you" in client.get(response["Location"]).content.decode()
     empty = client.post(url, {"name": "", "message": "   "})
     assert empty.status_code == 400
     assert OrderEvent.objects.filter(order=delayed, kind=OrderEvent.Kind.CUSTOMER).count() == 1
+    client.post(url, {"name": "Ada", "message": "And the lamp?"})
+    assert Ticket.objects.get(order=delayed).messages.count() == 2  # same ticket
 
 
 def test_cancel_link_end_to_end(client, delayed, run_commit, mailoutbox):

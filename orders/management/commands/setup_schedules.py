@@ -37,6 +37,8 @@ SCHEDULES = [
         2,
         {},
     ),
+    # Idempotent (one escalation per ticket × trigger × level); a run takes seconds.
+    ("Ticket SLA and escalation scan", "support.tasks.scan_escalations", 5, {"timeout": 240}),
 ]
 
 
