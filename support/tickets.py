@@ -1,4 +1,4 @@
-"""Ticket services: every write to a ticket goes through here (support/services.py holds the
+"""Ticket services: every write to a ticket goes through here (support/services/ holds the
 customer notifications; this module the tickets that sit beside the order backlog).
 
 One transition table (:data:`TRANSITIONS`), one writer (:func:`ticket_transition`). Each
