@@ -160,6 +160,8 @@ class OrderExportViews:
                 "percent": job.progress_percent,
                 "done_orders": job.done_orders,
                 "total_orders": job.total_orders,
+                # The progress line the job page shows (static/bpo/job_poll.js).
+                "progress_text": f"{job.done_orders} / {job.total_orders} orders",
                 "finished": job.status in (ExportJob.Status.DONE, ExportJob.Status.FAILED),
             }
         )

@@ -183,6 +183,9 @@ class ImportJobAdmin(ClientScopedAdmin):
                 "orders_skipped": job.orders_skipped,
                 "rows_rejected": job.rows_rejected,
                 "message": job.message,
+                # The progress line the job page shows (static/bpo/job_poll.js).
+                "progress_text": f"{job.processed_rows} / {job.total_rows} rows · "
+                f"{job.orders_created} orders created · {job.orders_rejected} rejected",
                 "finished": job.status
                 in (
                     ImportJob.Status.PREVIEWED,

@@ -340,6 +340,7 @@ def test_a_big_file_is_previewed_and_imported_in_the_background_with_progress(
         "orders_skipped": 0,
         "rows_rejected": 0,
         "message": "6 order(s) with 6 line(s) created.",
+        "progress_text": "6 / 6 rows · 6 orders created · 0 rejected",
         "finished": True,
     }
     assert Order.objects.filter(client=shop.acme).count() == 6
