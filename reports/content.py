@@ -96,3 +96,31 @@ def register(name: str, *, title: str, description: str = "", order: int = 100, 
 
 def report_definitions() -> list[ReportDefinition]:
     return sorted(REPORTS.values(), key=lambda d: (d.order, d.title))
+
+
+@dataclass(frozen=True, slots=True)
+class ReportFilters:
+    """The filters every report accepts, already validated and scoped.
+
+    ``client_ids`` is never empty: it is the user's visible clients, narrowed by the client
+    filter (``clients.scoping``). The period is ``[date_from, date_to]`` in the clients' local
+    dates; ``None`` fields mean "any". Built by the django-filter form of the report pages
+    (``reports/filters.py``) and stored as ``as_dict()`` on scheduled reports and report runs.
+    """
+
+    client_ids: tuple[int, ...]
+    date_from: Any = None  # datetime.date
+    date_to: Any = None  # datetime.date
+    warehouse_id: int | None = None
+    carrier_id: int | None = None
+    service_level: str = ""
+
+    def as_dict(self) -> dict:
+        return {
+            "client_ids": list(self.client_ids),
+            "date_from": self.date_from.isoformat() if self.date_from else None,
+            "date_to": self.date_to.isoformat() if self.date_to else None,
+            "warehouse_id": self.warehouse_id,
+            "carrier_id": self.carrier_id,
+            "service_level": self.service_level,
+        }
